@@ -1,0 +1,22 @@
+# mentis_library(<name> SOURCES ... DEPS ...): libs/<name> with include/ public, src/ private.
+function(mentis_library name)
+  cmake_parse_arguments(A "" "" "SOURCES;DEPS;PRIVATE_DEPS" ${ARGN})
+  add_library(mentis_${name} STATIC ${A_SOURCES})
+  target_include_directories(mentis_${name} PUBLIC include PRIVATE src)
+  target_link_libraries(mentis_${name} PUBLIC ${A_DEPS} PRIVATE mentis_warnings ${A_PRIVATE_DEPS})
+  add_library(mentis::${name} ALIAS mentis_${name})
+endfunction()
+
+# mentis_test(<name> LABEL unit|integration|e2e SOURCES ... DEPS ... [TIMEOUT s]):
+# one executable, one CTest entry, its own process.
+function(mentis_test name)
+  cmake_parse_arguments(A "" "LABEL;TIMEOUT" "SOURCES;DEPS" ${ARGN})
+  if(NOT A_TIMEOUT)
+    set(A_TIMEOUT 120)
+  endif()
+  add_executable(test_${name} ${A_SOURCES})
+  target_link_libraries(test_${name} PRIVATE mentis_warnings mentis_testlib ${A_DEPS})
+  add_test(NAME ${name} COMMAND test_${name})
+  set_tests_properties(${name} PROPERTIES LABELS "${A_LABEL}" TIMEOUT ${A_TIMEOUT}
+    ENVIRONMENT "MENTIS_SOURCE_DIR=${PROJECT_SOURCE_DIR};MENTIS_BUILD_DIR=${PROJECT_BINARY_DIR};ASAN_OPTIONS=detect_leaks=1:abort_on_error=1;UBSAN_OPTIONS=print_stacktrace=1")
+endfunction()
