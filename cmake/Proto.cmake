@@ -19,6 +19,7 @@ function(mentis_proto_generate target)
       VERBATIM)
   endforeach()
   add_library(${target} STATIC ${srcs})
-  target_include_directories(${target} PUBLIC "${out}")
+  # SYSTEM: generated headers are not ours to warn about (their INIT macros cast away const).
+  target_include_directories(${target} SYSTEM PUBLIC "${out}")
   target_link_libraries(${target} PUBLIC PkgConfig::PROTOBUFC)
 endfunction()

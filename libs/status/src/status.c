@@ -97,10 +97,23 @@ mentis_status_t mentis_err_wrap(mentis_status_t st, const char *fmt, ...)
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, err.msg, sizeof old);
-    if (old[0] != '\0')
-        snprintf(err.msg, sizeof err.msg, "%s: %s", prefix, old);
-    else
-        snprintf(err.msg, sizeof err.msg, "%s", prefix);
+    /* prefix + ": " + old, cut to the buffer; built by hand so the cut is explicit. */
+    size_t n = strnlen(prefix, sizeof prefix);
+    if (n > sizeof err.msg - 1)
+        n = sizeof err.msg - 1;
+    memcpy(err.msg, prefix, n);
+    if (old[0] != '\0') {
+        const char *parts[] = {": ", old};
+        for (int i = 0; i < 2; i++) {
+            size_t len = strlen(parts[i]);
+            size_t room = sizeof err.msg - 1 - n;
+            if (len > room)
+                len = room;
+            memcpy(err.msg + n, parts[i], len);
+            n += len;
+        }
+    }
+    err.msg[n] = '\0';
     if (err.status == MENTIS_OK)
         err.status = st;
     return st;

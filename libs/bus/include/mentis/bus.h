@@ -78,9 +78,10 @@ typedef struct {
 mentis_status_t mentis_bus_connect(const mentis_bus_options_t *opts, mentis_bus_t **out);
 
 /*
- * Completes every pending request with MENTIS_ERR_UNAVAILABLE, flushes what was
- * published, closes the connection and frees the bus. NULL is a no-op. Never call it from
- * a bus callback.
+ * Flushes what was published, closes the connection and frees the bus. Requests still
+ * pending are dropped: their callbacks do not run. Close the bus before destroying the
+ * dispatch queues its requests used, and run no dispatch queue after. NULL is a no-op.
+ * Never call it from a bus callback.
  */
 void mentis_bus_close(mentis_bus_t *bus);
 
@@ -142,8 +143,8 @@ mentis_status_t mentis_bus_reply_error(mentis_bus_t *bus, const mentis_msg_t *re
 /*
  * Completes a request. st is MENTIS_OK with the reply (which may itself be a service error:
  * see mentis_msg_error), MENTIS_ERR_DEADLINE_EXCEEDED when the deadline passed, or
- * MENTIS_ERR_UNAVAILABLE when nobody listens on the subject, the connection is down or
- * the bus is closing. reply is NULL unless st is MENTIS_OK; the callback owns it.
+ * MENTIS_ERR_UNAVAILABLE when nobody listens on the subject or the connection was lost.
+ * reply is NULL unless st is MENTIS_OK; the callback owns it.
  */
 typedef void (*mentis_bus_reply_fn)(void *arg, mentis_status_t st, mentis_msg_t *reply);
 
@@ -152,7 +153,8 @@ typedef void (*mentis_bus_reply_fn)(void *arg, mentis_status_t st, mentis_msg_t 
  * see mentis_bus_now_ms) and is also sent as Mentis-Deadline. The callback runs exactly once
  * — unless the request is cancelled first — on `dispatch`'s thread when dispatch is not
  * NULL, else on a bus thread. *id_out (may be NULL) identifies it for cancelling.
- * On failure to send, returns the error and never calls cb.
+ * When it cannot be sent — the connection is down right now, the deadline has passed —
+ * returns the error (MENTIS_ERR_UNAVAILABLE, MENTIS_ERR_DEADLINE_EXCEEDED) and never calls cb.
  */
 mentis_status_t mentis_bus_request(mentis_bus_t *bus, const char *subject,
                                    const mentis_header_t *hdrs, size_t nh, const void *data,
@@ -191,8 +193,8 @@ mentis_status_t mentis_bus_dispatch_create(void (*wake)(void *arg), void *wake_a
 size_t mentis_bus_dispatch_run(mentis_bus_dispatch_t *dispatch);
 
 /*
- * Frees the queue. Completions still queued are dropped (their replies freed, callbacks not
- * run). Close the bus (or cancel its requests) first. NULL is a no-op.
+ * Frees the queue; completions still queued are dropped. Close the bus first (or cancel
+ * every request that uses this queue). NULL is a no-op.
  */
 void mentis_bus_dispatch_destroy(mentis_bus_dispatch_t *dispatch);
 

@@ -1,0 +1,54 @@
+/* Shared inside libs/bus only. */
+#ifndef MENTIS_BUS_INTERNAL_H
+#define MENTIS_BUS_INTERNAL_H
+
+#include <pthread.h>
+
+#include "mentis/bus.h"
+
+/* The state of one asynchronous request (request.c). */
+struct pending;
+
+/* The request table: pending requests by id, their deadlines in a min-heap, a timer thread. */
+struct requests {
+    pthread_mutex_t mu; /* protects everything below */
+    pthread_cond_t timer_cv;
+    pthread_t timer;
+    bool timer_started;
+    bool stopping;
+    uint64_t next_id;
+    struct pending **buckets; /* hash chains by id */
+    size_t nbuckets;
+    size_t count; /* entries in the table, waiting or queued */
+    struct pending **heap; /* waiting entries by deadline */
+    size_t heap_len, heap_cap;
+    char inbox_prefix[64]; /* "_INBOX.<nuid>"; replies come to "<prefix>.<id>" */
+    natsSubscription *sub;
+};
+
+struct mentis_bus {
+    natsConnection *nc;
+    natsOptions *opts;
+    void (*on_state)(void *arg, bool connected);
+    void *state_arg;
+    pthread_mutex_t state_mu; /* protects connected; state_cv signals changes */
+    pthread_cond_t state_cv;
+    bool connected;
+    bool closing; /* set by mentis_bus_close: the last disconnect is not news */
+    bool closed;  /* the connection's last callback has run: the bus may be freed */
+    struct requests req;
+};
+
+mentis_status_t mentis__bus_nats_status(natsStatus s, const char *what);
+natsMsg *mentis__bus_msg_new(const char *subject, const char *reply, const mentis_header_t *hdrs,
+                             size_t nh, const void *data, size_t len, mentis_status_t *st);
+
+mentis_status_t mentis__requests_init(mentis_bus_t *bus);
+void mentis__requests_fini(mentis_bus_t *bus);
+
+/* dispatch.c: queues the completion of request `id` for dispatch->run. */
+void mentis__dispatch_post(mentis_bus_dispatch_t *d, mentis_bus_t *bus, uint64_t id);
+/* request.c: runs request `id`'s stored completion, unless it was cancelled. */
+void mentis__requests_finish(mentis_bus_t *bus, uint64_t id);
+
+#endif

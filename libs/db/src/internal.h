@@ -1,0 +1,71 @@
+/* Shared by the files of libs/db; never included from outside. */
+#ifndef MENTIS_DB_INTERNAL_H
+#define MENTIS_DB_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mentis/db.h"
+
+struct mentis_db_conn {
+    mentis_db_t *db;
+    PGconn *pg;  /* NULL until connected; touched only by the holder while in_use */
+    bool in_use; /* protected by db->mu */
+    bool broken; /* set by the holder (or its notice receiver) when the session is lost */
+};
+
+struct mentis_db {
+    /* Connection parameters for PQconnectStartParams, NULL-terminated; read-only. */
+    char **keywords;
+    char **values;
+    int connect_timeout_ms;
+
+    pthread_mutex_t mu;
+    pthread_cond_t released; /* signalled when a slot is given back; CLOCK_REALTIME */
+    mentis_db_conn_t *slots; /* `size` of them; in_use protected by mu */
+    int size;
+    int in_use;   /* protected by mu */
+    bool closing; /* protected by mu */
+
+    _Atomic uint64_t connects;
+    _Atomic uint64_t connect_failures;
+    _Atomic uint64_t resets;
+    _Atomic uint64_t acquire_timeouts;
+};
+
+/* Milliseconds since the Unix epoch. */
+int64_t mentis__db_now_ms(void);
+
+/*
+ * Builds the connection parameters from the options: the url's own, then
+ * application_name and `options` (-c statement_timeout=…, added to the url's).
+ */
+mentis_status_t mentis__db_params(mentis_db_t *db, const mentis_db_options_t *opts);
+
+/* Frees what mentis__db_params built. */
+void mentis__db_params_free(mentis_db_t *db);
+
+/*
+ * Opens one connection without blocking past deadline_ms. On success *out is a ready
+ * connection whose notices go to the log; a FATAL notice (the server closing the session)
+ * sets *fatal_seen, which must outlive the connection. Otherwise MENTIS_ERR_UNAVAILABLE
+ * with the reason recorded.
+ */
+mentis_status_t mentis__db_connect(mentis_db_t *db, int64_t deadline_ms, bool *fatal_seen,
+                                   PGconn **out);
+
+/*
+ * Translates a libpq outcome (res may be NULL) into a status and error context, and marks
+ * the connection broken on connection errors. MENTIS_OK for COMMAND_OK / TUPLES_OK.
+ */
+mentis_status_t mentis__db_translate(mentis_db_conn_t *conn, const PGresult *res);
+
+/*
+ * Runs a multi-statement script; on failure *error_line (may be NULL) receives the
+ * 1-based line of the failing statement, or 0 when unknown.
+ */
+mentis_status_t mentis__db_script(mentis_db_conn_t *conn, const char *sql, int *error_line);
+
+#endif

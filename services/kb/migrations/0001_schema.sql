@@ -1,0 +1,3 @@
+-- The kb schema is created (and owned) by the service's own role when it first starts;
+-- this first migration only describes it. Tables arrive with the migrations that need them.
+COMMENT ON SCHEMA kb IS 'mentis-kb: owned by the kb service; no other service reads it';

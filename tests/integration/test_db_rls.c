@@ -1,0 +1,206 @@
+/*
+ * Tenant isolation end to end: a service role that is neither superuser nor BYPASSRLS,
+ * a table with FORCE ROW LEVEL SECURITY, and mentis_db_tx_begin setting the tenant.
+ * Queries here deliberately have no WHERE on tenant_id: the policy alone must filter.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "harness.h"
+#include "mentis/db.h"
+
+#define TENANT_A "0190a1b2-0000-7000-8000-00000000000a"
+#define TENANT_B "0190a1b2-0000-7000-8000-00000000000b"
+
+static const char SCHEMA[] =
+    "CREATE SCHEMA kb;"
+    "CREATE TABLE kb.note (id serial PRIMARY KEY, tenant_id uuid NOT NULL, body text NOT NULL);"
+    "ALTER TABLE kb.note ENABLE ROW LEVEL SECURITY;"
+    "ALTER TABLE kb.note FORCE ROW LEVEL SECURITY;"
+    "CREATE POLICY tenant_isolation ON kb.note"
+    "  USING (tenant_id = nullif(current_setting('mentis.tenant_id', true), '')::uuid)"
+    "  WITH CHECK (tenant_id = nullif(current_setting('mentis.tenant_id', true), '')::uuid);";
+
+static mentis_db_t *open_as(const h_pg_t *pg, const char *service, int size)
+{
+    char url[512];
+    if (h_pg_url(pg, service, url, sizeof url) != 0)
+        return NULL;
+    mentis_db_options_t opts = {.url = url, .size = size};
+    mentis_db_t *db = NULL;
+    return mentis_db_open(&opts, &db) == MENTIS_OK ? db : NULL;
+}
+
+static int64_t soon(void)
+{
+    return (int64_t)h_now_ms() + 3000;
+}
+
+/* Inserts a note as `tenant` in its own transaction. */
+static mentis_status_t add_note(mentis_db_conn_t *c, const char *tenant, const char *body)
+{
+    mentis_status_t st = mentis_db_tx_begin(c, tenant);
+    if (st != MENTIS_OK)
+        return st;
+    const char *params[] = {tenant, body};
+    st =
+        mentis_db_exec(c, "INSERT INTO kb.note (tenant_id, body) VALUES ($1, $2)", 2, params, NULL);
+    if (st != MENTIS_OK) {
+        mentis_db_tx_rollback(c);
+        return st;
+    }
+    return mentis_db_tx_commit(c);
+}
+
+/* The bodies visible in a transaction of `tenant` (NULL: none), comma-separated, sorted. */
+static void visible(mentis_db_conn_t *c, const char *tenant, char *out, size_t size)
+{
+    snprintf(out, size, "(error)");
+    if (mentis_db_tx_begin(c, tenant) != MENTIS_OK)
+        return;
+    PGresult *res = NULL;
+    if (mentis_db_exec(c, "SELECT coalesce(string_agg(body, ',' ORDER BY body), '') FROM kb.note",
+                       0, NULL, &res) == MENTIS_OK) {
+        snprintf(out, size, "%s", PQgetvalue(res, 0, 0));
+        PQclear(res);
+    }
+    mentis_db_tx_rollback(c);
+}
+
+static void test_rls_isolates_tenants(void)
+{
+    h_pg_t pg;
+    REQUIRE(h_pg_start(&pg) == 0);
+    /* One connection, so every transaction below reuses the same session. */
+    mentis_db_t *db = open_as(&pg, "kb", 1);
+    REQUIRE(db != NULL);
+    mentis_db_conn_t *c;
+    REQUIRE(mentis_db_acquire(db, soon(), &c) == MENTIS_OK);
+
+    /* The role really is an ordinary one. */
+    PGresult *res = NULL;
+    REQUIRE(mentis_db_exec(c,
+                           "SELECT current_user, rolsuper, rolbypassrls, rolcreaterole, "
+                           "rolcreatedb FROM pg_roles WHERE rolname = current_user",
+                           0, NULL, &res) == MENTIS_OK);
+    REQUIRE(PQntuples(res) == 1);
+    CHECK_STR(PQgetvalue(res, 0, 0), "mentis_kb");
+    CHECK_STR(PQgetvalue(res, 0, 1), "f");
+    CHECK_STR(PQgetvalue(res, 0, 2), "f");
+    CHECK_STR(PQgetvalue(res, 0, 3), "f");
+    CHECK_STR(PQgetvalue(res, 0, 4), "f");
+    PQclear(res);
+
+    /* A fresh session, no tenant ever set: sees nothing (current_setting is NULL). */
+    REQUIRE(mentis_db_exec_script(c, SCHEMA) == MENTIS_OK);
+    REQUIRE(add_note(c, TENANT_A, "a1") == MENTIS_OK);
+    REQUIRE(add_note(c, TENANT_A, "a2") == MENTIS_OK);
+    REQUIRE(add_note(c, TENANT_B, "b1") == MENTIS_OK);
+    char out[256];
+    CHECK_INT(h_pg_query(&pg, "SELECT count(*) FROM kb.note", out, sizeof out), 0);
+    CHECK_STR(out, "3"); /* all three rows exist */
+
+    /* Without any WHERE, each tenant sees only its own rows. */
+    visible(c, TENANT_A, out, sizeof out);
+    CHECK_STR(out, "a1,a2");
+    visible(c, TENANT_B, out, sizeof out);
+    CHECK_STR(out, "b1");
+    /* No tenant: nothing, also on a session that had one set before. */
+    visible(c, NULL, out, sizeof out);
+    CHECK_STR(out, "");
+    REQUIRE(mentis_db_exec(c, "SELECT count(*) FROM kb.note", 0, NULL, &res) == MENTIS_OK);
+    CHECK_STR(PQgetvalue(res, 0, 0), "0"); /* outside any transaction, too */
+    PQclear(res);
+    /* The tenant ends with its transaction. */
+    REQUIRE(mentis_db_exec(c, "SELECT current_setting('mentis.tenant_id', true)", 0, NULL, &res) ==
+            MENTIS_OK);
+    CHECK_STR(PQgetvalue(res, 0, 0), "");
+    PQclear(res);
+
+    /* Writes are confined too: an unqualified DELETE removes only the tenant's rows... */
+    REQUIRE(mentis_db_tx_begin(c, TENANT_B) == MENTIS_OK);
+    REQUIRE(mentis_db_exec(c, "DELETE FROM kb.note", 0, NULL, &res) == MENTIS_OK);
+    CHECK_STR(PQcmdTuples(res), "1");
+    PQclear(res);
+    REQUIRE(mentis_db_exec(c, "UPDATE kb.note SET body = 'x'", 0, NULL, &res) == MENTIS_OK);
+    CHECK_STR(PQcmdTuples(res), "0");
+    PQclear(res);
+    CHECK_INT(mentis_db_tx_rollback(c), MENTIS_OK);
+    /* ...and a row for another tenant cannot be written. */
+    REQUIRE(mentis_db_tx_begin(c, TENANT_A) == MENTIS_OK);
+    const char *other[] = {TENANT_B, "sneaky"};
+    CHECK(mentis_db_exec(c, "INSERT INTO kb.note (tenant_id, body) VALUES ($1, $2)", 2, other,
+                         NULL) != MENTIS_OK);
+    CHECK_STR(mentis_db_err_sqlstate(), "42501");
+    mentis_db_tx_rollback(c);
+    CHECK_INT(h_pg_query(&pg, "SELECT count(*) FROM kb.note", out, sizeof out), 0);
+    CHECK_STR(out, "3");
+
+    /* The tenant is a parameter, never SQL: this is just a bad uuid. */
+    REQUIRE(mentis_db_tx_begin(c, "x'; DROP TABLE kb.note; --") == MENTIS_OK);
+    CHECK_INT(mentis_db_exec(c, "SELECT count(*) FROM kb.note", 0, NULL, NULL),
+              MENTIS_ERR_INVALID_ARGUMENT);
+    mentis_db_tx_rollback(c);
+    CHECK_INT(h_pg_query(&pg, "SELECT count(*) FROM kb.note", out, sizeof out), 0);
+    CHECK_STR(out, "3");
+
+    /* Handed to the next holder, the session keeps no tenant. */
+    REQUIRE(mentis_db_tx_begin(c, TENANT_A) == MENTIS_OK);
+    mentis_db_release(db, c); /* inside the transaction: rolled back */
+    REQUIRE(mentis_db_acquire(db, soon(), &c) == MENTIS_OK);
+    visible(c, NULL, out, sizeof out);
+    CHECK_STR(out, "");
+    mentis_db_release(db, c);
+
+    /* Another service's role cannot even read kb's table. */
+    mentis_db_t *auth = open_as(&pg, "auth", 1);
+    REQUIRE(auth != NULL);
+    REQUIRE(mentis_db_acquire(auth, soon(), &c) == MENTIS_OK);
+    REQUIRE(mentis_db_tx_begin(c, TENANT_A) == MENTIS_OK);
+    CHECK(mentis_db_exec(c, "SELECT count(*) FROM kb.note", 0, NULL, NULL) != MENTIS_OK);
+    CHECK_STR(mentis_db_err_sqlstate(), "42501");
+    mentis_db_tx_rollback(c);
+    /* Nor create anything in public. */
+    CHECK(mentis_db_exec(c, "CREATE TABLE public.shared (x int)", 0, NULL, NULL) != MENTIS_OK);
+    CHECK_STR(mentis_db_err_sqlstate(), "42501");
+    mentis_db_release(auth, c);
+    mentis_db_close(auth);
+
+    mentis_db_close(db);
+    h_pg_stop(&pg);
+}
+
+/* The bootstrap can run again (as for a password rotation) without an error. */
+static void test_bootstrap_is_idempotent(void)
+{
+    h_pg_t pg;
+    REQUIRE(h_pg_start(&pg) == 0);
+    char file[512], cmd[2048];
+    const char *src = getenv("MENTIS_SOURCE_DIR");
+    snprintf(file, sizeof file, "%s/deploy/db/bootstrap.sql", src ? src : ".");
+    snprintf(cmd, sizeof cmd,
+             "psql -X -q -v ON_ERROR_STOP=1 -v auth_password=p1 -v kb_password=p2 "
+             "-v curriculum_password=p3 -v metrics_password=p4 -v jobs_password=p5 "
+             "-d '%s' -f '%s' >/dev/null 2>&1",
+             pg.super_url, file);
+    CHECK_INT(system(cmd), 0);
+    /* The new password works. */
+    char url[256];
+    snprintf(url, sizeof url, "postgresql://mentis_kb:p2@127.0.0.1:%d/mentis", pg.port);
+    mentis_db_options_t opts = {.url = url, .size = 1};
+    mentis_db_t *db = NULL;
+    REQUIRE(mentis_db_open(&opts, &db) == MENTIS_OK);
+    CHECK_INT(mentis_db_ping(db, soon()), MENTIS_OK);
+    mentis_db_close(db);
+    /* A missing password is refused with a clear message, not half-applied. */
+    snprintf(cmd, sizeof cmd,
+             "psql -X -q -v ON_ERROR_STOP=1 -v auth_password=p1 -d '%s' -f '%s' 2>&1 "
+             "| grep -q 'missing psql variable kb_password'",
+             pg.super_url, file);
+    CHECK_INT(system(cmd), 0);
+    h_pg_stop(&pg);
+}
+
+TEST_MAIN(test_rls_isolates_tenants, test_bootstrap_is_idempotent)
