@@ -31,8 +31,7 @@ int gt_exchange(int fd, const char *request, gt_response_t *r, int timeout_ms);
 int gt_request(int port, const char *request, gt_response_t *r, int timeout_ms);
 
 /* GET path with "Connection: close" and optional extra header lines (each ending in \r\n). */
-int gt_get(int port, const char *path, const char *extra_headers, gt_response_t *r,
-           int timeout_ms);
+int gt_get(int port, const char *path, const char *extra_headers, gt_response_t *r, int timeout_ms);
 
 /* A response header's value (case-insensitive name), copied into buf; NULL when absent. */
 const char *gt_header(const gt_response_t *r, const char *name, char *buf, size_t size);
@@ -45,8 +44,8 @@ bool gt_closed(int fd, int timeout_ms);
  * the admin port and `extra_env` ("K=V", NULL-terminated, may be NULL), logging into
  * log_path, and waits until its public /healthz answers (10 s at most). The pid or -1.
  */
-pid_t gt_start_gateway(const char *nats_url, int port, int admin_port,
-                       const char *const *extra_env, const char *log_path);
+pid_t gt_start_gateway(const char *nats_url, int port, int admin_port, const char *const *extra_env,
+                       const char *log_path);
 
 /* The path of a file built into the build directory ("gateway/mentis-gateway"). */
 const char *gt_build_path(const char *rel, char *buf, size_t size);

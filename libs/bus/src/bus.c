@@ -11,7 +11,41 @@ struct mentis_bus_sub {
     natsSubscription *sub;
     mentis_bus_msg_fn fn;
     void *arg;
+    struct sub_done done;
 };
+
+static void on_sub_done(void *closure)
+{
+    struct sub_done *d = closure;
+    pthread_mutex_lock(&d->mu);
+    d->done = true;
+    pthread_cond_broadcast(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
+natsStatus mentis__sub_done_watch(natsSubscription *sub, struct sub_done *d)
+{
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_cond_init(&d->cv, NULL);
+    d->done = false;
+    return natsSubscription_SetOnCompleteCB(sub, on_sub_done, d);
+}
+
+bool mentis__sub_done_wait(struct sub_done *d, int timeout_ms)
+{
+    int64_t until = mentis_bus_now_ms() + timeout_ms;
+    struct timespec ts = {.tv_sec = until / 1000, .tv_nsec = (until % 1000) * 1000000};
+    pthread_mutex_lock(&d->mu);
+    while (!d->done && pthread_cond_timedwait(&d->cv, &d->mu, &ts) == 0)
+        ;
+    bool done = d->done;
+    pthread_mutex_unlock(&d->mu);
+    if (done) {
+        pthread_cond_destroy(&d->cv);
+        pthread_mutex_destroy(&d->mu);
+    }
+    return done;
+}
 
 mentis_status_t mentis__bus_nats_status(natsStatus s, const char *what)
 {
@@ -255,6 +289,8 @@ mentis_status_t mentis_bus_subscribe(mentis_bus_t *bus, const char *subject, con
     s->arg = arg;
     natsStatus ns = queue ? natsConnection_QueueSubscribe(&s->sub, bus->nc, subject, queue, on_sub_msg, s)
                           : natsConnection_Subscribe(&s->sub, bus->nc, subject, on_sub_msg, s);
+    if (ns == NATS_OK && (ns = mentis__sub_done_watch(s->sub, &s->done)) != NATS_OK)
+        natsSubscription_Destroy(s->sub); /* closes it: not subscribed long enough to matter */
     if (ns != NATS_OK) {
         free(s);
         return mentis_err_wrap(mentis__bus_nats_status(ns, "subscribe"), "bus: %s", subject);
@@ -272,8 +308,14 @@ void mentis_bus_unsubscribe(mentis_bus_sub_t *s, bool drain, int timeout_ms)
     } else {
         natsSubscription_Unsubscribe(s->sub);
     }
+    /* The handler may still be running on a delivery thread: s (and the caller's state)
+     * must outlive it. Should nats.c never report the end, leak s rather than free it. */
+    bool done = mentis__sub_done_wait(&s->done, 5000);
     natsSubscription_Destroy(s->sub);
-    free(s);
+    if (done)
+        free(s);
+    else
+        mentis_log_warn("bus: a subscription's handler did not finish within 5 s");
 }
 
 natsMsg *mentis__bus_msg_new(const char *subject, const char *reply, const mentis_header_t *hdrs,

@@ -6,6 +6,22 @@
 
 #include "mentis/bus.h"
 
+/*
+ * The end of an asynchronous subscription: nats.c may still be running its handler when
+ * natsSubscription_Unsubscribe returns, so whoever frees what the handler uses first waits
+ * for the subscription's on-complete callback (set with mentis__sub_done_watch).
+ */
+struct sub_done {
+    pthread_mutex_t mu; /* protects done */
+    pthread_cond_t cv;
+    bool done;
+};
+/* Initialises d and registers it as sub's on-complete callback. */
+natsStatus mentis__sub_done_watch(natsSubscription *sub, struct sub_done *d);
+/* Waits up to timeout_ms for the last handler call to return; true when it has (then d's
+ * mutex and condition variable are destroyed; otherwise they stay, as the call may come). */
+bool mentis__sub_done_wait(struct sub_done *d, int timeout_ms);
+
 /* The state of one asynchronous request (request.c). */
 struct pending;
 
@@ -24,6 +40,7 @@ struct requests {
     size_t heap_len, heap_cap;
     char inbox_prefix[64]; /* "_INBOX.<nuid>"; replies come to "<prefix>.<id>" */
     natsSubscription *sub;
+    struct sub_done sub_done;
 };
 
 struct mentis_bus {

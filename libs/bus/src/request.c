@@ -254,6 +254,8 @@ mentis_status_t mentis__requests_init(mentis_bus_t *bus)
     natsStatus s = natsConnection_Subscribe(&r->sub, bus->nc, subject, on_reply, bus);
     if (s == NATS_OK) /* replies must never be dropped for being "slow" */
         s = natsSubscription_SetPendingLimits(r->sub, -1, -1);
+    if (s == NATS_OK)
+        s = mentis__sub_done_watch(r->sub, &r->sub_done);
     if (s != NATS_OK) {
         st = mentis__bus_nats_status(s, "bus: reply subscription");
         goto fail;
@@ -278,6 +280,9 @@ void mentis__requests_fini(mentis_bus_t *bus)
 {
     struct requests *r = &bus->req;
     natsSubscription_Unsubscribe(r->sub);
+    /* on_reply may be running: the table must outlive it. */
+    if (!mentis__sub_done_wait(&r->sub_done, 5000))
+        mentis_log_warn("bus: the reply handler did not finish within 5 s");
     natsSubscription_Destroy(r->sub);
     pthread_mutex_lock(&r->mu);
     r->stopping = true;
