@@ -10,8 +10,15 @@ WERROR    := $(if $(CI),ON,OFF)
 
 .PHONY: run test build bench fuzz format clean deps-build deps-run deps-test deps-bench
 
-deps-%:
-	@scripts/deps.sh $*
+# Explicit rules: make skips pattern rules for .PHONY targets.
+deps-build:
+	@scripts/deps.sh build
+deps-run:
+	@scripts/deps.sh run
+deps-test:
+	@scripts/deps.sh test
+deps-bench:
+	@scripts/deps.sh bench
 
 build: deps-build
 	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMENTIS_WERROR=$(WERROR) >/dev/null
