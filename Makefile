@@ -22,7 +22,7 @@ deps-bench:
 
 build: deps-build
 	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMENTIS_WERROR=$(WERROR) >/dev/null
-	@cmake --build $(BUILD_DIR) -j $(JOBS)
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target binaries
 
 run: deps-run build
 	@MENTIS_BIN_DIR=$(BUILD_DIR) scripts/stack.sh run

@@ -28,7 +28,7 @@ DB_SERVICES=(auth kb curriculum metrics jobs) # the services that own a schema
 PG_BIN=${MENTIS_PG_BIN:-/usr/lib/postgresql/15/bin}
 NATS_SERVER=${MENTIS_NATS_SERVER:-/usr/sbin/nats-server}
 
-say() { printf 'stack: %s\n' "$*" >&2; }
+say() { printf 'stack: %s\n' "$*" >&2 || true; } # never fails: stderr may be a closed pipe
 die() { say "$*"; exit 1; }
 
 usage() {
@@ -393,7 +393,9 @@ STOPPED=0
 runner_cleanup() {
   local rc=$?
   set +e
-  trap '' INT TERM HUP
+  # Ctrl-C on `make run | tee log` kills tee too: writing to it must not kill us before
+  # everything is stopped.
+  trap '' INT TERM HUP PIPE
   if ((STOPPED == 0)); then
     STOPPED=1
     [[ -n ${SLEEP_PID:-} ]] && kill "$SLEEP_PID" 2>/dev/null
