@@ -11,6 +11,7 @@
 #include "mentis/admin.h"
 #include "mentis/crypto.h"
 #include "mentis/log.h"
+#include "mentis/process.h"
 #include "mentis/v1/common.pb-c.h"
 #include "service_internal.h"
 
@@ -19,45 +20,23 @@
 #endif
 
 struct settings {
-    const char *nats_url, *nats_user, *nats_password, *nats_token;
-    const char *admin_addr;
-    int admin_port;
-    const char *log_level;
-    double log_sample;
-    const char *instance_id;
-    int workers, mailbox, message_memory_mb, grace_ms;
+    mentis_process_settings_t proc; /* NATS, admin, logging, instance id, grace */
+    int workers, mailbox, message_memory_mb;
     const char *db_url;
     int db_pool, db_statement_timeout_ms;
     const char *migrations_dir;
     char default_migrations[512];
 };
 
-static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
-
 static void read_settings(mentis_service_t *svc, mentis_config_t *cfg, struct settings *s)
 {
     const mentis_service_def_t *def = svc->def;
-    s->nats_url = mentis_config_str(cfg, "MENTIS_NATS_URL", "nats://127.0.0.1:4222",
-                                    "NATS server URL(s), comma-separated");
-    s->nats_user = mentis_config_str(cfg, "MENTIS_NATS_USER", NULL, "NATS user name (optional)");
-    s->nats_password = mentis_config_secret(cfg, "MENTIS_NATS_PASSWORD", NULL, "NATS password (optional)");
-    s->nats_token = mentis_config_secret(cfg, "MENTIS_NATS_TOKEN", NULL, "NATS token (optional)");
-    s->admin_addr = mentis_config_str(cfg, "MENTIS_ADMIN_ADDR", "127.0.0.1",
-                                      "address of the admin listener (/healthz, /readyz, /metrics)");
-    s->admin_port = (int)mentis_config_int(cfg, "MENTIS_ADMIN_PORT", def->default_admin_port, 0, 65535,
-                                           "port of the admin listener; 0 picks a free one");
-    s->log_level = mentis_config_enum(cfg, "MENTIS_LOG_LEVEL", "info", log_levels, "lowest level logged");
-    s->log_sample = mentis_config_double(cfg, "MENTIS_LOG_SAMPLE", 0.1, 0, 1,
-                                         "fraction of successful requests logged (errors always are)");
-    s->instance_id = mentis_config_str(cfg, "MENTIS_INSTANCE_ID", NULL,
-                                       "instance id shown by $SRV and health (random when unset)");
+    mentis_process_settings_read(cfg, def->default_admin_port, &s->proc);
     s->workers = (int)mentis_config_int(cfg, "MENTIS_WORKERS", 4, 1, 256, "worker threads");
     s->mailbox = (int)mentis_config_int(cfg, "MENTIS_MAILBOX_SIZE", 64, 1, 65536,
                                         "messages each worker may hold before load is shed");
     s->message_memory_mb = (int)mentis_config_int(cfg, "MENTIS_MESSAGE_MEMORY_MB", 16, 1, 1024,
                                                   "memory cap of one message's pool, MiB");
-    s->grace_ms = (int)mentis_config_int(cfg, "MENTIS_SHUTDOWN_GRACE_MS", 10000, 0, 600000,
-                                         "time to finish in-flight messages after SIGTERM");
     if (def->schema != NULL) {
         s->db_url = mentis_config_secret(cfg, "MENTIS_DATABASE_URL", NULL,
                                          "PostgreSQL URL for this service's role (required)");
@@ -241,19 +220,12 @@ int mentis_service_main(const mentis_service_def_t *def, int argc, char **argv)
         rc = 2;
         goto out;
     }
-    mentis_log_level_t level = MENTIS_LOG_INFO;
-    mentis_log_level_parse(s.log_level, &level);
-    mentis_log_init(def->name, level, s.log_sample);
-
-    if (mentis_crypto_init() != MENTIS_OK)
-        goto fail;
-    if (s.instance_id && *s.instance_id) {
-        snprintf(svc->instance_id, sizeof svc->instance_id, "%s", s.instance_id);
-    } else {
-        uint8_t raw[8];
-        mentis_crypto_random(raw, sizeof raw);
-        mentis_crypto_hex(raw, sizeof raw, svc->instance_id);
+    if (mentis_crypto_init() != MENTIS_OK) {
+        fprintf(stderr, "mentis-%s: %s\n", def->name, mentis_err_msg());
+        goto out;
     }
+    mentis_process_start(def->name, &s.proc);
+    snprintf(svc->instance_id, sizeof svc->instance_id, "%s", s.proc.instance_id);
     if (mentis_metrics_create(&svc->metrics) != MENTIS_OK || mentis_metrics_add_process(svc->metrics) != MENTIS_OK)
         goto fail;
     svc->shed = mentis_metrics_counter(svc->metrics, "mentis_rpc_shed_total",
@@ -263,15 +235,15 @@ int mentis_service_main(const mentis_service_def_t *def, int argc, char **argv)
     if (build_ops(svc) != MENTIS_OK)
         goto fail;
 
-    mentis_admin_options_t ao = {.addr = s.admin_addr, .port = s.admin_port, .metrics = svc->metrics,
+    mentis_admin_options_t ao = {.addr = s.proc.admin_addr, .port = s.proc.admin_port, .metrics = svc->metrics,
                                  .ready = is_ready, .ready_arg = svc};
     if (mentis_admin_start(&ao, &svc->admin) != MENTIS_OK)
         goto fail;
 
     char conn_name[64];
     snprintf(conn_name, sizeof conn_name, "mentis-%s", def->name);
-    mentis_bus_options_t bo = {.url = s.nats_url, .name = conn_name, .user = s.nats_user,
-                               .password = s.nats_password, .token = s.nats_token};
+    mentis_bus_options_t bo = s.proc.bus;
+    bo.name = conn_name;
     if (mentis_bus_connect(&bo, &svc->bus) != MENTIS_OK)
         goto fail;
 
@@ -306,10 +278,10 @@ int mentis_service_main(const mentis_service_def_t *def, int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     mentis_log_info("ready in %.1f ms: %zu operations on " MENTIS_SUBJECT_PREFIX "%s.*, admin on %s:%d, instance %s",
                     (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
-                    svc->nops, def->name, s.admin_addr, mentis_admin_port(svc->admin), svc->instance_id);
+                    svc->nops, def->name, s.proc.admin_addr, mentis_admin_port(svc->admin), svc->instance_id);
 
     wait_signal(-1);
-    mentis_log_info("draining: no new messages, finishing those in hand (up to %d ms)", s.grace_ms);
+    mentis_log_info("draining: no new messages, finishing those in hand (up to %d ms)", s.proc.grace_ms);
     atomic_store(&svc->draining, true);
     rc = 0;
     goto out;
@@ -322,10 +294,10 @@ out:
     atomic_store(&svc->draining, true);
     /* Stop intake first (draining what NATS already delivered), then let workers finish. */
     for (size_t i = 0; svc->ops && i < svc->nops; i++) {
-        mentis_bus_unsubscribe(svc->ops[i].sub, true, s.grace_ms);
+        mentis_bus_unsubscribe(svc->ops[i].sub, true, s.proc.grace_ms);
         svc->ops[i].sub = NULL;
     }
-    if (svc->nworkers && !mentis__workers_idle_wait(svc, s.grace_ms))
+    if (svc->nworkers && !mentis__workers_idle_wait(svc, s.proc.grace_ms))
         mentis_log_warn("grace period over with work left; answering it unavailable");
     mentis__workers_stop(svc);
     mentis_srv_api_stop(svc->srv);
