@@ -63,8 +63,16 @@ def http_status(port, path):
 
 
 def memory_kib(pid):
+    """VmRSS, PSS and RssAnon (private memory: heap, stacks) in KiB."""
     rss = stackctl.vm_rss_kib(pid)
-    pss = None
+    pss = anon = None
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    anon = int(line.split()[1])
+    except OSError:
+        pass
     try:
         with open("/proc/%d/smaps_rollup" % pid) as f:
             for line in f:
@@ -72,7 +80,7 @@ def memory_kib(pid):
                     pss = int(line.split()[1])
     except OSError:
         pass
-    return rss, pss
+    return rss, pss, anon
 
 
 def how_it_ended(code):
@@ -92,7 +100,7 @@ def stop(proc):
 
 
 def measure(argv, env, cwd, log_path, ready_port, ready_path):
-    """One fresh start: returns (ready ms or None, RSS KiB, PSS KiB)."""
+    """One fresh start: returns (ready ms or None, RSS KiB, PSS KiB, private KiB)."""
     with open(log_path, "ab") as log:
         start = time.perf_counter()
         proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
@@ -114,8 +122,8 @@ def measure(argv, env, cwd, log_path, ready_port, ready_path):
         if proc.poll() is not None:
             raise BenchError("%s %s while idle; its log:\n%s"
                              % (argv[0], how_it_ended(proc.returncode), stackctl.tail(log_path, 20)))
-        rss, pss = memory_kib(proc.pid)
-        return ready_ms, rss, pss
+        rss, pss, anon = memory_kib(proc.pid)
+        return ready_ms, rss, pss, anon
     finally:
         stop(proc)
 
@@ -166,6 +174,8 @@ def row(label, results, targets):
     rss = statistics.median(r[1] for r in results)
     pss_values = [r[2] for r in results if r[2] is not None]
     pss = statistics.median(pss_values) if pss_values else None
+    anon_values = [r[3] for r in results if r[3] is not None]
+    anon = statistics.median(anon_values) if anon_values else None
     ready_text = "%7.1f / %7.1f" % (statistics.median(ready), max(ready)) if ready else "%7s   %7s" % ("-", "-")
     verdict = ""
     if targets:
@@ -175,7 +185,8 @@ def row(label, results, targets):
         if rss / 1024.0 >= TARGET_RSS_MB:
             over.append("RSS")
         verdict = "over target: " + ", ".join(over) if over else "within target"
-    return "%-24s %17s   %8s   %8s   %s" % (label, ready_text, fmt_mb(rss), fmt_mb(pss), verdict)
+    return "%-24s %17s   %8s   %8s   %8s   %s" % (label, ready_text, fmt_mb(rss), fmt_mb(pss),
+                                                 fmt_mb(anon), verdict)
 
 
 def main():
@@ -212,7 +223,8 @@ def main():
     print("binaries: %s   machine: %s, %d CPUs, Linux %s" % (
         stackctl.bin_dir(), platform.machine(), os.cpu_count(), platform.release()))
     print("targets: every mentis process ready < %d ms and idle RSS < %d MB\n" % (TARGET_READY_MS, TARGET_RSS_MB))
-    header = "%-24s %17s   %8s   %8s   %s" % ("process", "ready ms med / max", "RSS MB", "PSS MB", "")
+    header = "%-24s %17s   %8s   %8s   %8s   %s" % ("process", "ready ms med / max", "RSS MB", "PSS MB",
+                                                  "priv MB", "")
     print(header)
     print("-" * len(header.rstrip()) + "-" * 14)
     for name in MENTIS:
@@ -220,7 +232,8 @@ def main():
     print("reference (same run):")
     print(row("nats-server -js", rows["nats-server -js"], targets=False))
     print(row("sleep", rows["sleep"], targets=False))
-    print("\nRSS: median VmRSS after %.0f s idle; PSS: the same with shared pages divided among their users."
+    print("\nRSS: median VmRSS after %.0f s idle; PSS: the same with shared pages divided among their users;"
+          "\npriv: RssAnon, the process's own memory (heap, stacks), the rest of RSS being shared library pages."
           % IDLE_SECONDS)
     for error in errors:
         print("\nFAILED " + error)
