@@ -20,3 +20,25 @@ function(mentis_test name)
   set_tests_properties(${name} PROPERTIES LABELS "${A_LABEL}" TIMEOUT ${A_TIMEOUT}
     ENVIRONMENT "MENTIS_SOURCE_DIR=${PROJECT_SOURCE_DIR};MENTIS_BUILD_DIR=${PROJECT_BINARY_DIR};ASAN_OPTIONS=detect_leaks=1:abort_on_error=1;UBSAN_OPTIONS=print_stacktrace=1")
 endfunction()
+
+# mentis_fuzz(<name> SOURCES ... DEPS ... CORPUS <dir>): a libFuzzer target fuzz_<name> and
+# a CTest entry (label fuzz) that runs it for MENTIS_FUZZ_SECONDS from the committed seed
+# corpus. New inputs go to the build's corpus; the committed seeds are read only.
+# Nothing happens without MENTIS_FUZZ.
+set(MENTIS_FUZZ_SECONDS 15 CACHE STRING "seconds each fuzz target runs in the test suite")
+function(mentis_fuzz name)
+  if(NOT MENTIS_FUZZ)
+    return()
+  endif()
+  cmake_parse_arguments(A "" "CORPUS" "SOURCES;DEPS" ${ARGN})
+  add_executable(fuzz_${name} ${A_SOURCES})
+  target_link_libraries(fuzz_${name} PRIVATE mentis_warnings ${A_DEPS})
+  target_link_options(fuzz_${name} PRIVATE -fsanitize=fuzzer)
+  set(work "${CMAKE_CURRENT_BINARY_DIR}/corpus-${name}")
+  file(MAKE_DIRECTORY "${work}")
+  add_test(NAME fuzz_${name}
+    COMMAND fuzz_${name} -max_total_time=${MENTIS_FUZZ_SECONDS} -print_final_stats=1
+            -artifact_prefix=${CMAKE_CURRENT_BINARY_DIR}/crash-${name}-
+            "${work}" "${A_CORPUS}")
+  set_tests_properties(fuzz_${name} PROPERTIES LABELS fuzz TIMEOUT 300)
+endfunction()

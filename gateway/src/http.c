@@ -14,12 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "gateway.h"
 #include "mentis/crypto.h"
 
-#define MAX_EXTRA_HEADERS 4
+#define MAX_EXTRA_HEADERS 6
 #define BODY_CHUNK        16384
 #define HEADERS_SIZE      2048
 
@@ -35,6 +36,7 @@ struct gw_request {
     struct gw_session *pss;
     gw_request_t *prev, *next; /* srv->live */
     const gw_route_t *route;   /* NULL when none matched */
+    gw_params_t params;        /* the route's path parameters, pointing into path */
     char method[8];
     char path[GW_PATH_MAX + 1];
     char request_id[GW_REQUEST_ID_MAX + 1];
@@ -54,11 +56,17 @@ struct gw_request {
     size_t body_len, body_sent;
     struct {
         char name[32];
-        char value[128];
+        char value[GW_PATH_MAX / 4]; /* room for a Location */
     } extra[MAX_EXTRA_HEADERS];
     size_t nextra;
-    char code[48];    /* a problem's machine code, for the access log */
-    char detail[160]; /* a problem's detail, for the access log */
+    char traceparent[GW_TRACEPARENT_SIZE]; /* ours: incoming trace id, new parent id */
+    char *query; /* the query's fragments as lws decoded them, each NUL-ended */
+    size_t query_count;
+    char *in_body; /* the request body as read so far (forwarded routes) */
+    size_t in_len;
+    bool reading_body; /* waiting for LWS_CALLBACK_HTTP_BODY_COMPLETION */
+    char code[48];     /* a problem's machine code, for the access log */
+    char detail[384];  /* a problem's detail (a service's message), for the access log */
 };
 
 gw_server_t *gw_request_server(const gw_request_t *req)
@@ -69,6 +77,40 @@ gw_server_t *gw_request_server(const gw_request_t *req)
 const char *gw_request_id(const gw_request_t *req)
 {
     return req->request_id;
+}
+
+const gw_route_t *gw_request_route(const gw_request_t *req)
+{
+    return req->route;
+}
+
+const gw_params_t *gw_request_params(const gw_request_t *req)
+{
+    return &req->params;
+}
+
+const char *gw_request_traceparent(const gw_request_t *req)
+{
+    return req->traceparent;
+}
+
+const char *gw_request_body(const gw_request_t *req, size_t *len)
+{
+    *len = req->in_len;
+    return req->in_body;
+}
+
+size_t gw_request_query_count(const gw_request_t *req)
+{
+    return req->query_count;
+}
+
+const char *gw_request_query(const gw_request_t *req, size_t i)
+{
+    const char *p = req->query;
+    for (size_t k = 0; k < i; k++)
+        p += strlen(p) + 1;
+    return p;
 }
 
 void gw_request_set_work(gw_request_t *req, void *work, void (*release)(void *work))
@@ -107,6 +149,8 @@ static void request_end(gw_request_t *req, int status)
     if (req->pss)
         req->pss->req = NULL;
     free(req->buf);
+    free(req->query);
+    free(req->in_body);
     free(req);
 }
 
@@ -172,6 +216,8 @@ static const char *status_code(int status)
         return "payload_too_large";
     case 414:
         return "uri_too_long";
+    case 415:
+        return "unsupported_media_type";
     default:
         return mentis_status_str(mentis_status_from_http(status));
     }
@@ -188,19 +234,39 @@ void gw_request_note(gw_request_t *req, const char *code, const char *fmt, ...)
     snprintf(req->code, sizeof req->code, "%s", code);
 }
 
-void gw_respond_problem(gw_request_t *req, int status, const char *code, const char *fmt, ...)
+static void respond_problem(gw_request_t *req, int status, const char *code, cJSON *errors,
+                            const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+
+static void respond_problem(gw_request_t *req, int status, const char *code, cJSON *errors,
+                            const char *fmt, va_list ap)
 {
-    if (req->phase != PHASE_HANDLING)
+    if (req->phase != PHASE_HANDLING) {
+        cJSON_Delete(errors);
         return;
-    va_list ap;
-    va_start(ap, fmt);
+    }
     vsnprintf(req->detail, sizeof req->detail, fmt, ap);
-    va_end(ap);
     snprintf(req->code, sizeof req->code, "%s", code ? code : status_code(status));
     size_t len = 0;
-    char *text = gw_problem_json(status, req->code, req->detail, req->request_id, &len);
+    char *text = gw_problem_json(status, req->code, req->detail, req->request_id, errors, &len);
     gw_respond(req, status, "application/problem+json", text, text ? len : 0);
     free(text);
+}
+
+void gw_respond_problem(gw_request_t *req, int status, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    respond_problem(req, status, code, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void gw_respond_problem_errors(gw_request_t *req, int status, const char *code, cJSON *errors,
+                               const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    respond_problem(req, status, code, errors, fmt, ap);
+    va_end(ap);
 }
 
 /* ---- starting a request ---- */
@@ -236,7 +302,135 @@ static void take_request_id(struct lws *wsi, char *out)
     mentis_crypto_uuid_v7(out);
 }
 
-/* Whether the request announces a body (none of the current routes takes one). */
+/* Copies the query's fragments (lws splits at '&' and percent-decodes); false when out of memory.
+ */
+static bool take_query(struct lws *wsi, gw_request_t *req)
+{
+    int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
+    if (total <= 0)
+        return true;
+    size_t cap = (size_t)total + GW_QUERY_MAX + 1;
+    req->query = malloc(cap);
+    if (req->query == NULL)
+        return false;
+    size_t used = 0;
+    for (int i = 0; req->query_count < GW_QUERY_MAX; i++) {
+        int n = lws_hdr_copy_fragment(wsi, req->query + used, (int)(cap - used),
+                                      WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (n < 0)
+            break;
+        if (n == 0)
+            continue; /* "a=1&&b=2" */
+        used += (size_t)n + 1;
+        req->query_count++;
+    }
+    return true;
+}
+
+/* The incoming traceparent header (NUL-terminated in buf) or "" when absent or too long. */
+static void incoming_traceparent(struct lws *wsi, char *buf, size_t size)
+{
+    static const char name[] = "traceparent:";
+    buf[0] = '\0';
+    int n = lws_hdr_custom_length(wsi, name, (int)sizeof name - 1);
+    if (n <= 0 || (size_t)n >= size ||
+        lws_hdr_custom_copy(wsi, buf, (int)size, name, (int)sizeof name - 1) != n)
+        buf[0] = '\0';
+}
+
+/* Whether the Content-Type is application/json (any parameters, any case). */
+static bool json_content_type(struct lws *wsi)
+{
+    char ct[128];
+    if (lws_hdr_copy(wsi, ct, sizeof ct, WSI_TOKEN_HTTP_CONTENT_TYPE) <= 0)
+        return false;
+    static const char want[] = "application/json";
+    size_t n = sizeof want - 1;
+    if (strncasecmp(ct, want, n) != 0)
+        return false;
+    return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+/* The announced Content-Length, or -1 when there is none (chunked) or it is unreadable. */
+static long long content_length(struct lws *wsi)
+{
+    char len[32];
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0 ||
+        lws_hdr_copy(wsi, len, sizeof len, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0)
+        return -1;
+    char *end = NULL;
+    long long n = strtoll(len, &end, 10);
+    return end != len && *end == '\0' && n >= 0 ? n : -1;
+}
+
+/*
+ * A forwarded route: refuses a body it cannot take (413 by the route's limit, before
+ * reading; 415 when it is not JSON), else starts reading it or, with none, forwards now.
+ */
+static void begin_forward(gw_request_t *req, struct lws *wsi, bool body)
+{
+    const gw_route_t *route = req->route;
+    if (!body) {
+        gw_forward_handle(req);
+        return;
+    }
+    long long announced = content_length(wsi);
+    if (route->body_limit == 0) {
+        gw_respond_problem(req, 413, NULL, "%s %s takes no request body", route->method,
+                           route->path);
+        return;
+    }
+    if (announced > (long long)route->body_limit) {
+        gw_respond_problem(req, 413, NULL, "the body of %s %s is limited to %zu bytes",
+                           route->method, route->path, route->body_limit);
+        return;
+    }
+    if (!json_content_type(wsi)) {
+        gw_respond_problem(req, 415, NULL, "a request body must be application/json");
+        return;
+    }
+    req->in_body = malloc(route->body_limit);
+    if (req->in_body == NULL) {
+        gw_respond_problem(req, 500, "internal", "out of memory");
+        return;
+    }
+    /* The body will be read whole, so the connection stays usable (unless draining). */
+    req->close_after = atomic_load(&req->srv->draining);
+    req->reading_body = true;
+}
+
+int gw_http_body(struct gw_session *pss, const void *in, size_t len)
+{
+    gw_request_t *req = pss->req;
+    if (req == NULL || !req->reading_body)
+        return 0; /* refused already: the bytes are dropped, the connection closes after */
+    if (len > req->route->body_limit - req->in_len) {
+        req->reading_body = false;
+        req->close_after = true;
+        gw_respond_problem(req, 413, NULL, "the body of %s %s is limited to %zu bytes",
+                           req->route->method, req->route->path, req->route->body_limit);
+        return 0;
+    }
+    memcpy(req->in_body + req->in_len, in, len);
+    req->in_len += len;
+    return 0;
+}
+
+int gw_http_body_done(struct gw_session *pss)
+{
+    gw_request_t *req = pss->req;
+    if (req == NULL || !req->reading_body)
+        return 0;
+    req->reading_body = false;
+    gw_forward_handle(req);
+    if (req->phase == PHASE_HANDLING && req->wsi != NULL) {
+        req->rx_paused = true;
+        lws_rx_flow_control(req->wsi, 0);
+    }
+    return 0;
+}
+
+/* Whether the request announces a body. */
 static bool has_body(struct lws *wsi)
 {
     char len[32];
@@ -280,6 +474,9 @@ int gw_http_begin(gw_server_t *srv, struct lws *wsi, struct gw_session *pss, con
     snprintf(req->method, sizeof req->method, "%s", method);
     req->head = strcmp(method, "HEAD") == 0;
     take_request_id(wsi, req->request_id);
+    char incoming[GW_TRACEPARENT_SIZE + 8];
+    incoming_traceparent(wsi, incoming, sizeof incoming);
+    gw_traceparent_next(incoming, req->traceparent);
     if (atomic_load(&srv->draining))
         req->close_after = true;
 
@@ -289,6 +486,16 @@ int gw_http_begin(gw_server_t *srv, struct lws *wsi, struct gw_session *pss, con
         gw_respond_problem(req, 414, NULL, "the path is longer than %d bytes", GW_PATH_MAX);
         return 0;
     }
+    int query_len = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
+    if (query_len > GW_QUERY_BYTES_MAX) {
+        memcpy(req->path, uri, uri_len);
+        req->path[uri_len] = '\0';
+        req->close_after = true;
+        gw_respond_problem(req, 414, NULL, "the query is longer than %d bytes", GW_QUERY_BYTES_MAX);
+        return 0;
+    }
+    if (!take_query(wsi, req))
+        return -1;
     memcpy(req->path, uri, uri_len);
     req->path[uri_len] = '\0';
 
@@ -297,14 +504,19 @@ int gw_http_begin(gw_server_t *srv, struct lws *wsi, struct gw_session *pss, con
     lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, srv->answer_budget_s);
 
     const gw_route_t *route = NULL;
-    char allow[96];
-    gw_match_t match = gw_route_match(req->method, req->path, &route, allow, sizeof allow);
+    char allow[160];
+    gw_match_t match =
+        gw_route_match(req->method, req->path, &route, &req->params, allow, sizeof allow);
     /* No route reads a body yet: one that is announced is refused, and since it is never
      * read, the connection cannot be reused after the answer. */
     bool body = has_body(wsi);
     if (body)
         req->close_after = true;
     switch (match) {
+    case GW_MATCH_BAD_PARAM:
+        req->route = route;
+        gw_respond_problem(req, 400, "invalid_argument", "%s", allow);
+        break;
     case GW_MATCH_NOT_FOUND:
         gw_respond_problem(req, 404, NULL, "no route for %s %s", req->method, req->path);
         break;
@@ -319,6 +531,10 @@ int gw_http_begin(gw_server_t *srv, struct lws *wsi, struct gw_session *pss, con
         break;
     case GW_MATCH_FOUND:
         req->route = route;
+        if (route->handler == NULL) {
+            begin_forward(req, wsi, body);
+            break;
+        }
         if (body) {
             gw_respond_problem(req, 413, NULL, "%s %s takes no request body", route->method,
                                route->path);
@@ -327,6 +543,8 @@ int gw_http_begin(gw_server_t *srv, struct lws *wsi, struct gw_session *pss, con
         route->handler(req);
         break;
     }
+    if (req->reading_body)
+        return 0; /* reading goes on; the handler runs at LWS_CALLBACK_HTTP_BODY_COMPLETION */
     /* lws 4.1 does not read while a transaction is in progress, yet keeps the socket in its
      * poll set: a client that closes (or pipelines) while an answer is awaited makes the
      * loop spin until the answer. So reading stops until the answer is out, and

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "gateway.h"
+#include "mentis/process.h"
 #include "mentis/admin.h"
 #include "mentis/crypto.h"
 #include "mentis/log.h"
@@ -62,7 +63,6 @@ int main(int argc, char **argv)
     mentis_metrics_t *metrics = NULL;
     mentis_admin_t *admin = NULL;
     mentis_srv_api_t *srvapi = NULL;
-    char instance_id[72];
     mentis_srv_info_t info = {0};
     int64_t started_ms = mentis_bus_now_ms();
     int64_t t0 = gw_now_ns();
@@ -83,27 +83,18 @@ int main(int argc, char **argv)
         mentis_config_destroy(cfg);
         return 2;
     }
-    mentis_log_level_t level = MENTIS_LOG_INFO;
-    mentis_log_level_parse(settings.log_level, &level);
-    mentis_log_init("gateway", level, settings.log_sample);
-
     if (mentis_crypto_init() != MENTIS_OK)
         goto fail;
-    if (settings.instance_id && *settings.instance_id) {
-        snprintf(instance_id, sizeof instance_id, "%s", settings.instance_id);
-    } else {
-        uint8_t raw[8];
-        mentis_crypto_random(raw, sizeof raw);
-        mentis_crypto_hex(raw, sizeof raw, instance_id);
-    }
+    mentis_process_start("gateway", &settings.proc);
+    const char *instance_id = settings.proc.instance_id;
 
     if (mentis_metrics_create(&metrics) != MENTIS_OK ||
         mentis_metrics_add_process(metrics) != MENTIS_OK ||
         gw_observe_create(metrics, &srv.observe) != MENTIS_OK)
         goto fail;
 
-    mentis_admin_options_t ao = {.addr = settings.admin_addr,
-                                 .port = settings.admin_port,
+    mentis_admin_options_t ao = {.addr = settings.proc.admin_addr,
+                                 .port = settings.proc.admin_port,
                                  .metrics = metrics,
                                  .ready = admin_ready,
                                  .ready_arg = &srv};
@@ -112,11 +103,8 @@ int main(int argc, char **argv)
 
     if (mentis_bus_dispatch_create(gw_server_wake, &srv, &srv.dispatch) != MENTIS_OK)
         goto fail;
-    mentis_bus_options_t bo = {.url = settings.nats_url,
-                               .name = "mentis-gateway",
-                               .user = settings.nats_user,
-                               .password = settings.nats_password,
-                               .token = settings.nats_token};
+    mentis_bus_options_t bo = settings.proc.bus;
+    bo.name = "mentis-gateway";
     if (mentis_bus_connect(&bo, &srv.bus) != MENTIS_OK)
         goto fail;
     if (gw_discovery_create(srv.bus, metrics, &srv.discovery) != MENTIS_OK)
@@ -136,7 +124,7 @@ int main(int argc, char **argv)
 
     mentis_log_info("ready in %.1f ms: HTTP on %s:%d, admin on %s:%d, instance %s",
                     (double)(gw_now_ns() - t0) / 1e6, settings.addr, settings.port,
-                    settings.admin_addr, mentis_admin_port(admin), instance_id);
+                    settings.proc.admin_addr, mentis_admin_port(admin), instance_id);
     int sig = 0;
     sigwait(&signals, &sig);
     mentis_log_info("%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");

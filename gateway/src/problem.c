@@ -35,6 +35,12 @@ const char *gw_http_reason(int status)
         return "Content Too Large";
     case 414:
         return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Content";
+    case 431:
+        return "Request Header Fields Too Large";
     case 429:
         return "Too Many Requests";
     case 500:
@@ -51,19 +57,27 @@ const char *gw_http_reason(int status)
 }
 
 char *gw_problem_json(int status, const char *code, const char *detail, const char *request_id,
-                      size_t *len)
+                      cJSON *errors, size_t *len)
 {
     cJSON *doc = cJSON_CreateObject();
-    if (doc == NULL)
+    if (doc == NULL) {
+        cJSON_Delete(errors);
         return NULL;
+    }
+
     char *text = NULL;
     if (cJSON_AddStringToObject(doc, "type", "about:blank") &&
         cJSON_AddStringToObject(doc, "title", gw_http_reason(status)) &&
         cJSON_AddNumberToObject(doc, "status", status) &&
         cJSON_AddStringToObject(doc, "detail", detail ? detail : "") &&
         cJSON_AddStringToObject(doc, "code", code ? code : "internal") &&
-        cJSON_AddStringToObject(doc, "request_id", request_id ? request_id : ""))
+        cJSON_AddStringToObject(doc, "request_id", request_id ? request_id : "")) {
+        if (errors != NULL && !cJSON_AddItemToObject(doc, "errors", errors))
+            cJSON_Delete(errors);
+        errors = NULL;
         text = cJSON_PrintUnformatted(doc);
+    }
+    cJSON_Delete(errors);
     cJSON_Delete(doc);
     if (text != NULL && len != NULL)
         *len = strlen(text);

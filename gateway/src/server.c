@@ -3,8 +3,10 @@
  *
  * The path of a request:
  *   lws thread   listener.c accepts the connection and hands it to lws.
- *                LWS_CALLBACK_HTTP → gw_http_begin (http.c) matches the route table and
- *                runs the handler. A handler that needs services sends asynchronous bus
+ *                LWS_CALLBACK_HTTP → gw_http_begin (http.c) matches the route table (match.c)
+ *                and runs the handler — a local one, or the forwarder (forward.c) for a
+ *                route with a subject, after LWS_CALLBACK_HTTP_BODY(_COMPLETION) when the
+ *                request has a body. A handler that needs services sends asynchronous bus
  *                requests on the server's dispatch queue and returns at once.
  *   bus thread   a reply, a deadline or "no responders" is queued on the dispatch queue,
  *                whose wake function (gw_server_wake) calls lws_cancel_service().
@@ -62,8 +64,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_HTTP:
         return gw_http_begin(server_of(wsi), wsi, pss, in, len);
     case LWS_CALLBACK_HTTP_BODY:
+        return pss ? gw_http_body(pss, in, len) : 0;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        return 0; /* refused in gw_http_begin: the answer says so, the bytes are dropped */
+        return pss ? gw_http_body_done(pss) : 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return pss ? gw_http_writeable(wsi, pss) : 0;
     case LWS_CALLBACK_CLOSED_HTTP:
@@ -115,8 +118,17 @@ mentis_status_t gw_server_listen(gw_server_t *srv)
     if (st != MENTIS_OK)
         return st;
 
-    /* The slowest route is the health page: its timeout, then time to write the answer. */
-    srv->answer_budget_s = (s->health_timeout_ms + 999) / 1000 + 10;
+    /* The slowest route's timeout (the health page's, or a forwarded route's), then time
+     * to read the body and write the answer. */
+    int slowest_ms = s->health_timeout_ms;
+    for (size_t i = 0; i < gw_route_count; i++) {
+        int t = gw_routes[i].handler          ? 0
+                : gw_routes[i].timeout_ms > 0 ? gw_routes[i].timeout_ms
+                                              : GW_DEFAULT_TIMEOUT_MS;
+        if (t > slowest_ms)
+            slowest_ms = t;
+    }
+    srv->answer_budget_s = (slowest_ms + 999) / 1000 + 10;
     protocols[1] = gw_listener_protocol;
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
@@ -209,9 +221,9 @@ static void begin_drain(gw_server_t *srv)
     gw_listener_close(srv);
     lws_sul_cancel(&srv->discovery_sul);
     lws_sul_schedule(srv->lws, 0, &srv->drain_sul, drain_expired,
-                     (lws_usec_t)srv->settings->grace_ms * LWS_US_PER_MS + 1);
+                     (lws_usec_t)srv->settings->proc.grace_ms * LWS_US_PER_MS + 1);
     mentis_log_info("draining: listener closed, finishing %zu requests in flight (up to %d ms)",
-                    srv->inflight, srv->settings->grace_ms);
+                    srv->inflight, srv->settings->proc.grace_ms);
 }
 
 static void *loop_main(void *arg)

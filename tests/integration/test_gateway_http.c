@@ -259,6 +259,53 @@ static void test_bodies_are_refused_and_the_connection_closed(void)
     close(fd);
 }
 
+/* GET target (any length) with Connection: close. */
+static int get_long(const char *target, gt_response_t *r)
+{
+    static char req[16384];
+    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", target);
+    return gt_request(port, req, r, 3000);
+}
+
+static void test_long_urls_are_414(void)
+{
+    setup();
+    static char path[8192];
+    gt_response_t r;
+    memset(path, 'a', sizeof path);
+    path[0] = '/';
+    path[2049] = '\0'; /* one byte over the path limit */
+    REQUIRE(get_long(path, &r) == 0);
+    check_problem(&r, 414, "uri_too_long");
+    /* The query has its own limit: 4096 bytes. */
+    snprintf(path, sizeof path, "/healthz?q=");
+    memset(path + 11, 'b', 4200);
+    path[11 + 4200] = '\0';
+    REQUIRE(get_long(path, &r) == 0);
+    check_problem(&r, 414, "uri_too_long");
+    path[11 + 3000] = '\0';
+    REQUIRE(get_long(path, &r) == 0);
+    CHECK_INT(r.status, 200);
+}
+
+static void test_openapi_document_lists_the_production_routes(void)
+{
+    setup();
+    gt_response_t r;
+    REQUIRE(gt_get(port, "/api/openapi.json", NULL, &r, 3000) == 0);
+    CHECK_INT(r.status, 200);
+    cJSON *doc = cJSON_Parse(r.body);
+    REQUIRE(doc != NULL);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(doc, "openapi")), "3.1.0");
+    cJSON *paths = cJSON_GetObjectItem(doc, "paths");
+    CHECK_INT(cJSON_GetArraySize(paths), 4);
+    const char *const want[] = {"/api/health", "/healthz", "/readyz", "/api/openapi.json"};
+    for (int i = 0; i < 4; i++)
+        CHECK_MSG(cJSON_GetObjectItem(cJSON_GetObjectItemCaseSensitive(paths, want[i]), "get"),
+                  "%s missing", want[i]);
+    cJSON_Delete(doc);
+}
+
 static void test_keep_alive_serves_several_requests(void)
 {
     setup();
@@ -330,7 +377,7 @@ static void test_service_api_lists_the_gateway(void)
     CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(doc, "name")), "gateway");
     CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(doc, "id")), "gw-test-1");
     cJSON *eps = cJSON_GetObjectItem(doc, "endpoints");
-    CHECK_INT(cJSON_GetArraySize(eps), 3);
+    CHECK_INT(cJSON_GetArraySize(eps), 4);
     CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(eps, 0), "subject")),
               "GET /api/health");
     cJSON_Delete(doc);
@@ -489,7 +536,8 @@ static void test_sigterm_exits_zero_promptly(void)
     CHECK(gt_connect(port) < 0);
 }
 
-TEST_MAIN(test_health_with_no_services_is_down_at_once, test_probes,
+TEST_MAIN(test_health_with_no_services_is_down_at_once, test_probes, test_long_urls_are_414,
+          test_openapi_document_lists_the_production_routes,
           test_unknown_path_is_404_problem_with_the_request_id,
           test_invalid_request_ids_are_replaced, test_wrong_method_is_405_with_allow,
           test_options_and_head, test_bodies_are_refused_and_the_connection_closed,

@@ -151,6 +151,13 @@ const char *gt_build_path(const char *rel, char *buf, size_t size)
 pid_t gt_start_gateway(const char *nats_url, int port, int admin_port, const char *const *extra_env,
                        const char *log_path)
 {
+    return gt_start_gateway_binary("gateway/mentis-gateway", nats_url, port, admin_port, extra_env,
+                                   log_path);
+}
+
+pid_t gt_start_gateway_binary(const char *rel, const char *nats_url, int port, int admin_port,
+                              const char *const *extra_env, const char *log_path)
+{
     static char env_nats[128], env_port[64], env_admin[64];
     snprintf(env_nats, sizeof env_nats, "MENTIS_NATS_URL=%s", nats_url);
     snprintf(env_port, sizeof env_port, "MENTIS_GATEWAY_PORT=%d", port);
@@ -162,7 +169,7 @@ pid_t gt_start_gateway(const char *nats_url, int port, int admin_port, const cha
         env[n++] = extra_env[i];
     env[n] = NULL;
     char bin[512];
-    const char *argv[] = {gt_build_path("gateway/mentis-gateway", bin, sizeof bin), NULL};
+    const char *argv[] = {gt_build_path(rel, bin, sizeof bin), NULL};
     pid_t pid = h_spawn(argv, env, log_path);
     if (pid < 0)
         return -1;

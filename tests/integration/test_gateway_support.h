@@ -47,6 +47,10 @@ bool gt_closed(int fd, int timeout_ms);
 pid_t gt_start_gateway(const char *nats_url, int port, int admin_port, const char *const *extra_env,
                        const char *log_path);
 
+/* As gt_start_gateway, for another build of it ("gateway/mentis-gateway-testroutes"). */
+pid_t gt_start_gateway_binary(const char *rel, const char *nats_url, int port, int admin_port,
+                              const char *const *extra_env, const char *log_path);
+
 /* The path of a file built into the build directory ("gateway/mentis-gateway"). */
 const char *gt_build_path(const char *rel, char *buf, size_t size);
 
