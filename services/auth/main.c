@@ -1,14 +1,121 @@
 /* mentis-auth: accounts, sessions, tokens, beta tokens, tenants and email flows */
-#include "mentis/service.h"
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
 
-/* Operations arrive with the issues that build them; "health" is built in. */
+#include "auth.h"
+#include "mentis/log.h"
+
+/* Used when MENTIS_AUTH_KEY_ENCRYPTION_KEY is unset, so the local stack starts with no
+ * setup. Public, hence never for production: the start-up log says so loudly. */
+#define DEVELOPMENT_KEK "6d656e7469732d6c6f63616c2d646576656c6f706d656e742d6f6e6c79210000"
+
+static mentis_auth_t app_state;
+
+static void derive(const uint8_t kek[32], const char *context, uint8_t out[32])
+{
+    mentis_crypto_keyed_hash(kek, context, strlen(context), out);
+}
+
+static mentis_status_t configure(mentis_service_t *svc, mentis_config_t *cfg)
+{
+    mentis_auth_t *app = &app_state;
+    memset(app, 0, sizeof *app);
+    app->default_tenant =
+        mentis_config_str(cfg, "MENTIS_AUTH_DEFAULT_TENANT", MENTIS_AUTH_DEFAULT_TENANT,
+                          "tenant of public requests (register, login, refresh) that "
+                          "arrive without Mentis-Tenant");
+    uint8_t id[16];
+    if (!mentis_crypto_uuid_parse(app->default_tenant, id))
+        mentis_config_fail(cfg, "MENTIS_AUTH_DEFAULT_TENANT", "expected a UUID, got \"%s\"",
+                           app->default_tenant);
+    app->issuer =
+        mentis_config_str(cfg, "MENTIS_AUTH_ISSUER", "mentis", "access tokens' iss claim");
+    app->audience =
+        mentis_config_str(cfg, "MENTIS_AUTH_AUDIENCE", "mentis-api", "access tokens' aud claim");
+    app->access_ttl_s = mentis_config_int(cfg, "MENTIS_AUTH_ACCESS_TTL_S", 900, 60, 86400,
+                                          "access token lifetime, seconds");
+    app->refresh_ttl_s =
+        mentis_config_int(cfg, "MENTIS_AUTH_REFRESH_TTL_S", 30 * 86400, 300, 365 * 86400,
+                          "refresh token (and idle session) lifetime, seconds");
+    app->refresh_grace_s =
+        mentis_config_int(cfg, "MENTIS_AUTH_REFRESH_GRACE_S", 10, 0, 300,
+                          "seconds in which a just-rotated refresh token gives the "
+                          "same successor instead of counting as reuse");
+    app->pwhash_opslimit = (unsigned long long)mentis_config_int(
+        cfg, "MENTIS_AUTH_ARGON2_OPSLIMIT", 3, (int64_t)MENTIS_CRYPTO_PWHASH_OPSLIMIT_MIN, 32,
+        "Argon2id passes (OWASP minimum 2)");
+    app->pwhash_memlimit = (size_t)mentis_config_int(
+        cfg, "MENTIS_AUTH_ARGON2_MEMLIMIT", 64 << 20, (int64_t)MENTIS_CRYPTO_PWHASH_MEMLIMIT_MIN,
+        (int64_t)1 << 32, "Argon2id memory, bytes (OWASP minimum 19 MiB)");
+    const char *kek =
+        mentis_config_secret(cfg, "MENTIS_AUTH_KEY_ENCRYPTION_KEY", NULL,
+                             "64 hex characters (32 bytes): seals the token signing keys "
+                             "at rest and keys the refresh-token hashes; keep it stable");
+    if (kek == NULL || kek[0] == '\0') {
+        kek = DEVELOPMENT_KEK;
+        app->kek_is_development = true;
+    }
+    size_t n = 0;
+    if (mentis_crypto_unhex(kek, app->kek, sizeof app->kek, &n) != MENTIS_OK ||
+        n != sizeof app->kek)
+        mentis_config_fail(cfg, "MENTIS_AUTH_KEY_ENCRYPTION_KEY", "expected 64 hex characters");
+    derive(app->kek, "mentis.auth.refresh-token-hash", app->refresh_hash_key);
+    derive(app->kek, "mentis.auth.refresh-token-successor", app->refresh_successor_key);
+    mentis_service_set_app(svc, app);
+    return MENTIS_OK;
+}
+
+static mentis_status_t start(mentis_service_t *svc)
+{
+    mentis_auth_t *app = mentis_service_app(svc);
+    if (app->kek_is_development)
+        mentis_log_warn(
+            "MENTIS_AUTH_KEY_ENCRYPTION_KEY is unset: using the public development key; "
+            "set it (or MENTIS_AUTH_KEY_ENCRYPTION_KEY_FILE) for any real deployment");
+    /* What an unknown email is checked against, so a miss costs what a hit costs. */
+    char random_password[33];
+    mentis_status_t st = mentis_crypto_token(24, random_password, sizeof random_password);
+    if (st == MENTIS_OK)
+        st = mentis__auth_password_hash(app, random_password, app->dummy_hash);
+    if (st != MENTIS_OK)
+        return mentis_err_wrap(st, "auth start: ");
+    return mentis__auth_keys_start(svc, app);
+}
+
+static void stop(mentis_service_t *svc)
+{
+    mentis_auth_t *app = mentis_service_app(svc);
+    if (app != NULL)
+        sodium_memzero(app, sizeof *app);
+}
+
+#define D(name) &mentis__v1__auth__##name##__descriptor
+static const mentis_op_t ops[] = {
+    /* Public: the tenant comes from Mentis-Tenant or the default; own transactions, since
+     * some refusals (failed logins, reused tokens) must still be recorded. */
+    {"register", D(register_request), D(register_response), mentis__auth_op_register, 0},
+    {"login", D(login_request), D(login_response), mentis__auth_op_login, 0},
+    {"refresh", D(refresh_request), D(refresh_response), mentis__auth_op_refresh, 0},
+    {"keys", D(jwks_request), D(jwks_response), mentis__auth_op_keys, 0},
+    /* Client: the gateway has checked the access token and sends the identity headers. */
+    {"logout", D(logout_request), D(logout_response), mentis__auth_op_logout,
+     MENTIS_OP_DB | MENTIS_OP_TENANT},
+    {"me.get", D(me_request), D(user), mentis__auth_op_me_get, MENTIS_OP_DB | MENTIS_OP_TENANT},
+    {"me.update", D(update_me_request), D(user), mentis__auth_op_me_update,
+     MENTIS_OP_DB | MENTIS_OP_TENANT},
+};
+
 static const mentis_service_def_t service = {
     .name = "auth",
     .description = "accounts, sessions, tokens, beta tokens, tenants and email flows",
-    .ops = NULL,
-    .nops = 0,
+    .ops = ops,
+    .nops = sizeof ops / sizeof ops[0],
     .default_admin_port = 9101,
     .schema = "auth",
+    .configure = configure,
+    .start = start,
+    .stop = stop,
 };
 
 int main(int argc, char **argv)

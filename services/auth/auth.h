@@ -1,0 +1,187 @@
+/*
+ * mentis-auth internals shared by its files: the process state, the transaction helper
+ * for operations that choose their tenant themselves, and the pieces that register,
+ * login, refresh and logout share (sessions, tokens, keys, passwords, audit).
+ *
+ * Files: main.c (the operation table and settings), tx.c (transactions and tenants),
+ * passwords.c, keys.c (signing keys, JWKS), tokens.c (access and refresh tokens, refresh),
+ * sessions.c (login, logout), users.c (register, me), audit.c.
+ */
+#ifndef MENTIS_AUTH_INTERNAL_H
+#define MENTIS_AUTH_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mentis/crypto.h"
+#include "mentis/jwt.h"
+#include "mentis/service.h"
+#include "mentis/v1/auth.pb-c.h"
+
+/* The tenant of public requests that name none (seeded by migration 0002). */
+#define MENTIS_AUTH_DEFAULT_TENANT "00000000-0000-7000-8000-000000000001"
+
+/* Headers the gateway adds for the audit log and the session list (optional). */
+#define MENTIS_AUTH_HDR_CLIENT_IP  "Mentis-Client-Ip"
+#define MENTIS_AUTH_HDR_USER_AGENT "Mentis-User-Agent"
+
+/* Refresh tokens: 32 random bytes, base64url without padding (43 characters). */
+#define MENTIS_AUTH_REFRESH_BYTES 32
+#define MENTIS_AUTH_REFRESH_LEN   43
+
+/*
+ * The process state, set by configure and start and read-only afterwards: workers read
+ * it without a lock.
+ */
+typedef struct {
+    /* settings */
+    const char *default_tenant;
+    const char *issuer;
+    const char *audience;
+    int64_t access_ttl_s;
+    int64_t refresh_ttl_s;
+    int64_t refresh_grace_s;
+    unsigned long long pwhash_opslimit;
+    size_t pwhash_memlimit;
+    uint8_t kek[32]; /* seals signing keys at rest */
+    bool kek_is_development;
+
+    /* derived from kek (BLAKE2b keyed with it, one context string each) */
+    uint8_t refresh_hash_key[32];      /* what refresh tokens are stored as */
+    uint8_t refresh_successor_key[32]; /* derives a token's successor (grace window) */
+
+    /* set by start */
+    char dummy_hash[MENTIS_CRYPTO_PWHASH_STRBYTES]; /* verified for unknown emails */
+    char kid[MENTIS_JWT_KID_SIZE];                  /* the active signing key */
+    uint8_t sk[64];
+} mentis_auth_t;
+
+static inline mentis_auth_t *mentis__auth_app(const mentis_ctx_t *ctx)
+{
+    return (mentis_auth_t *)mentis_ctx_app(ctx);
+}
+
+/* ---- tx.c ---- */
+
+/* The tenant of a public operation: Mentis-Tenant when the gateway sent one, else the
+ * configured default. Valid while the message is handled. */
+const char *mentis__auth_public_tenant(const mentis_ctx_t *ctx);
+
+/* Acquires a connection by the request's deadline and begins a transaction scoped to
+ * `tenant` (NULL: none). *out only on success. */
+mentis_status_t mentis__auth_tx_begin(mentis_ctx_t *ctx, const char *tenant,
+                                      mentis_db_conn_t **out);
+
+/*
+ * Ends what mentis__auth_tx_begin began: commits when st is MENTIS_OK or `keep` is set
+ * (a refusal whose writes must stay, e.g. a revoked family), rolls back otherwise, and
+ * releases the connection. Returns st, or the commit's error when st was MENTIS_OK.
+ * The error context of a refusal survives the commit.
+ */
+mentis_status_t mentis__auth_tx_end(mentis_ctx_t *ctx, mentis_db_conn_t *conn, mentis_status_t st,
+                                    bool keep);
+
+/* Seconds since the Unix epoch. */
+int64_t mentis__auth_now(void);
+
+/* A Timestamp in the pool from milliseconds since the epoch. */
+Mentis__V1__Timestamp *mentis__auth_timestamp(mentis_pool_t *pool, int64_t ms);
+
+/* Publishes `msg` on `subject` at once (not tied to the handler's outcome). */
+void mentis__auth_publish(mentis_ctx_t *ctx, const char *subject, const ProtobufCMessage *msg);
+
+/* ---- passwords.c ---- */
+
+/* Adds a field error and returns false when the password breaks the policy (8–128). */
+bool mentis__auth_password_valid(mentis_ctx_t *ctx, const char *field, const char *password);
+
+/* Argon2id with the configured limits. */
+mentis_status_t mentis__auth_password_hash(const mentis_auth_t *app, const char *password,
+                                           char out[MENTIS_CRYPTO_PWHASH_STRBYTES]);
+
+/* ---- keys.c ---- */
+
+/* Loads the active signing key, creating it on first start (under a lock, so replicas
+ * starting together agree on one). */
+mentis_status_t mentis__auth_keys_start(mentis_service_t *svc, mentis_auth_t *app);
+
+/* mentis.v1.auth.keys */
+mentis_status_t mentis__auth_op_keys(mentis_ctx_t *ctx, const ProtobufCMessage *req,
+                                     ProtobufCMessage *resp);
+
+/* ---- users.c ---- */
+
+/* The columns mentis__auth_user_read reads, in order, from table alias u. */
+#define MENTIS_AUTH_USER_COLUMNS                                                                   \
+    "u.id, u.email, u.email_verified, u.display_name, u.avatar_url, u.locale, u.timezone, "        \
+    "u.role, u.tenant_id, floor(extract(epoch FROM u.created_at) * 1000)::bigint, "                \
+    "floor(extract(epoch FROM u.last_login_at) * 1000)::bigint, u.version"
+#define MENTIS_AUTH_USER_NCOLUMNS 12
+
+/* Fills user (in the pool) from row `row` of res, columns MENTIS_AUTH_USER_COLUMNS from `col`. */
+void mentis__auth_user_read(mentis_pool_t *pool, const PGresult *res, int row, int col,
+                            Mentis__V1__Auth__User *user);
+
+Mentis__V1__Auth__Role mentis__auth_role_from_str(const char *role);
+
+mentis_status_t mentis__auth_op_register(mentis_ctx_t *ctx, const ProtobufCMessage *req,
+                                         ProtobufCMessage *resp);
+mentis_status_t mentis__auth_op_me_get(mentis_ctx_t *ctx, const ProtobufCMessage *req,
+                                       ProtobufCMessage *resp);
+mentis_status_t mentis__auth_op_me_update(mentis_ctx_t *ctx, const ProtobufCMessage *req,
+                                          ProtobufCMessage *resp);
+
+/* ---- sessions.c ---- */
+
+/*
+ * Signs a user in on conn (inside the tenant's transaction): records the device (when
+ * given), creates a session, its first refresh token and an access token. `user` was
+ * read with MENTIS_AUTH_USER_COLUMNS. *device_out is NULL when no device was given.
+ */
+mentis_status_t mentis__auth_session_open(mentis_ctx_t *ctx, mentis_db_conn_t *conn,
+                                          const Mentis__V1__Auth__User *user,
+                                          const Mentis__V1__Auth__Device *device,
+                                          Mentis__V1__Auth__Device **device_out,
+                                          Mentis__V1__Auth__Tokens **tokens_out);
+
+mentis_status_t mentis__auth_op_login(mentis_ctx_t *ctx, const ProtobufCMessage *req,
+                                      ProtobufCMessage *resp);
+mentis_status_t mentis__auth_op_logout(mentis_ctx_t *ctx, const ProtobufCMessage *req,
+                                       ProtobufCMessage *resp);
+
+/* Publishes session_revoked for the given sessions (all_sessions: every one of user). */
+void mentis__auth_publish_revoked(mentis_ctx_t *ctx, const char *tenant, const char *user_id,
+                                  const char *const *session_ids, size_t n, bool all_sessions,
+                                  const char *reason);
+
+/* ---- tokens.c ---- */
+
+/* A new refresh token family for a session: generation 0. `token` gets the plaintext. */
+mentis_status_t mentis__auth_refresh_create(mentis_ctx_t *ctx, mentis_db_conn_t *conn,
+                                            const char *tenant, const char *session_id,
+                                            const char *user_id,
+                                            char token[MENTIS_AUTH_REFRESH_LEN + 1]);
+
+/* An access token for this session; *out in the pool. */
+mentis_status_t mentis__auth_access_token(mentis_ctx_t *ctx, const char *user_id,
+                                          const char *tenant, const char *session_id,
+                                          const char *role, const char *email,
+                                          const char *device_id, char **out);
+
+/* The Tokens message for an access and a refresh token, in the pool. */
+Mentis__V1__Auth__Tokens *mentis__auth_tokens(mentis_ctx_t *ctx, char *access, const char *refresh);
+
+/* Stored form of a refresh token: '\x' and the hex of its keyed hash, in out. */
+void mentis__auth_refresh_hash(const mentis_auth_t *app, const char *token, char out[67]);
+
+mentis_status_t mentis__auth_op_refresh(mentis_ctx_t *ctx, const ProtobufCMessage *req,
+                                        ProtobufCMessage *resp);
+
+/* ---- audit.c ---- */
+
+/* Appends a security event (login, login_failed, token_reused, logout, register) to the
+ * tenant's audit log on conn. user_id may be NULL; detail_json a JSON object or NULL. */
+mentis_status_t mentis__auth_audit(mentis_ctx_t *ctx, mentis_db_conn_t *conn, const char *tenant,
+                                   const char *user_id, const char *event, const char *detail_json);
+
+#endif
