@@ -60,7 +60,7 @@ void mentis_metrics_destroy(mentis_metrics_t *reg)
     free(reg);
 }
 
-static const char *type_name(enum mentis__metrics_type type)
+const char *mentis__metrics_type_name(enum mentis__metrics_type type)
 {
     switch (type) {
     case MENTIS__METRICS_COUNTER:
@@ -180,7 +180,7 @@ static bool family_matches(const struct mentis__metrics_family *f, const struct 
     }
     if (f->type != rq->type) {
         mentis_err_set(MENTIS_ERR_CONFLICT, NULL, "metrics: %s is a %s, not a %s", f->name,
-                       type_name(f->type), type_name(rq->type));
+                       mentis__metrics_type_name(f->type), mentis__metrics_type_name(rq->type));
         return false;
     }
     bool same = f->nlabels == rq->nlabels;

@@ -25,6 +25,9 @@ enum mentis__metrics_type {
     MENTIS__METRICS_HISTOGRAM,
 };
 
+/* The exposition-format name of a type ("counter"). */
+const char *mentis__metrics_type_name(enum mentis__metrics_type type);
+
 /* Families whose one value is read from /proc/self when rendering. */
 enum mentis__metrics_computed {
     MENTIS__METRICS_STORED = 0, /* an ordinary family: its values live in its series */

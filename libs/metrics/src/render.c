@@ -173,19 +173,6 @@ static void put_histogram(struct text *t, const struct mentis__metrics_family *f
     putc_(t, '\n');
 }
 
-static const char *type_text(enum mentis__metrics_type type)
-{
-    switch (type) {
-    case MENTIS__METRICS_COUNTER:
-        return "counter";
-    case MENTIS__METRICS_GAUGE:
-        return "gauge";
-    case MENTIS__METRICS_HISTOGRAM:
-        return "histogram";
-    }
-    return "untyped";
-}
-
 static void put_family(struct text *t, const struct mentis__metrics_family *f,
                        const struct mentis__metrics_proc *proc)
 {
@@ -199,7 +186,7 @@ static void put_family(struct text *t, const struct mentis__metrics_family *f,
     puts_(t, "# TYPE ");
     puts_(t, f->name);
     putc_(t, ' ');
-    puts_(t, type_text(f->type));
+    puts_(t, mentis__metrics_type_name(f->type));
     putc_(t, '\n');
 
     if (f->computed != MENTIS__METRICS_STORED) {

@@ -83,7 +83,7 @@ static void pool_free(void *data, void *p)
 }
 
 /* Encodes the collected field problems as mentis.v1.ErrorDetail into the pool. */
-static uint8_t *error_detail(mentis_ctx_t *ctx, mentis_status_t st, size_t *len)
+static uint8_t *error_detail(mentis_ctx_t *ctx, size_t *len)
 {
     if (ctx->nviolations == 0)
         return NULL;
@@ -104,7 +104,6 @@ static uint8_t *error_detail(mentis_ctx_t *ctx, mentis_status_t st, size_t *len)
     d.message = (char *)(uintptr_t)mentis_err_msg();
     d.n_errors = ctx->nviolations;
     d.errors = ptrs;
-    (void)st;
     size_t n = mentis__v1__error_detail__get_packed_size(&d);
     uint8_t *buf = mentis_pool_alloc(ctx->pool, n ? n : 1);
     if (buf == NULL)
@@ -200,7 +199,7 @@ reply:
         if (mentis_err_status() == MENTIS_OK) /* a status returned without context */
             mentis_err_set(st, NULL, "%s failed: %s", e->op.op, mentis_status_str(st));
         size_t dlen = 0;
-        uint8_t *detail = error_detail(&ctx, st, &dlen);
+        uint8_t *detail = error_detail(&ctx, &dlen);
         /* Internal details stay in the log; the caller learns only that it failed. */
         int http = mentis_status_http(st);
         const char *message = http >= 500 && st != MENTIS_ERR_UNAVAILABLE &&
