@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "account.h"
+#include "admin.h"
 #include "auth.h"
 #include "mentis/log.h"
 
@@ -110,6 +112,8 @@ static const mentis_op_t ops[] = {
     {"me.get", D(me_request), D(user), mentis__auth_op_me_get, MENTIS_OP_DB | MENTIS_OP_TENANT},
     {"me.update", D(update_me_request), D(user), mentis__auth_op_me_update,
      MENTIS_OP_DB | MENTIS_OP_TENANT},
+    MENTIS_AUTH_ACCOUNT_OPS
+    MENTIS_AUTH_ADMIN_OPS
 };
 
 static const mentis_service_def_t service = {
