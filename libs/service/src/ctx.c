@@ -111,3 +111,8 @@ mentis_status_t mentis_ctx_publish_event(mentis_ctx_t *ctx, const char *event, c
     ctx->events_tail = &ev->next;
     return MENTIS_OK;
 }
+
+void mentis_ctx_retry_after(mentis_ctx_t *ctx, int seconds)
+{
+    ctx->retry_after_s = seconds;
+}

@@ -118,11 +118,16 @@ static mentis_status_t build_ops(mentis_service_t *svc)
     svc->endpoints = calloc(svc->nops, sizeof *svc->endpoints);
     if (svc->ops == NULL || svc->endpoints == NULL)
         return mentis_err_set(MENTIS_ERR_NO_MEMORY, NULL, "service: out of memory");
+    size_t nendpoints = 0;
     for (size_t i = 0; i < svc->nops; i++) {
         struct op_entry *e = &svc->ops[i];
         e->op = i < def->nops ? def->ops[i] : health;
         e->svc = svc;
-        snprintf(e->subject, sizeof e->subject, MENTIS_SUBJECT_PREFIX "%s.%s", def->name, e->op.op);
+        if (e->op.flags & MENTIS_OP_EVENT)
+            snprintf(e->subject, sizeof e->subject, "%s", e->op.op);
+        else
+            snprintf(e->subject, sizeof e->subject, MENTIS_SUBJECT_PREFIX "%s.%s", def->name,
+                     e->op.op);
         const char *names[] = {"op", NULL};
         const char *values[] = {e->op.op, NULL};
         e->requests = mentis_metrics_counter(svc->metrics, "mentis_rpc_requests_total",
@@ -136,11 +141,12 @@ static mentis_status_t build_ops(mentis_service_t *svc)
         if (e->requests == NULL || e->errors == NULL || e->duration == NULL)
             return mentis_err_wrap(MENTIS_ERR_INTERNAL, "metrics for %s", e->op.op);
         mentis_srv_last_error_init(&e->last_error);
-        svc->endpoints[i] = (mentis_srv_endpoint_t){e->op.op, e->subject, def->name, e->duration,
-                                                    e->errors, &e->last_error};
+        if (!(e->op.flags & MENTIS_OP_EVENT)) /* consumed events are no endpoints */
+            svc->endpoints[nendpoints++] = (mentis_srv_endpoint_t){
+                e->op.op, e->subject, def->name, e->duration, e->errors, &e->last_error};
     }
     svc->srv_info = (mentis_srv_info_t){def->name, svc->instance_id, MENTIS_VERSION, def->description,
-                                        svc->started_ms, svc->endpoints, svc->nops};
+                                        svc->started_ms, svc->endpoints, nendpoints};
     return MENTIS_OK;
 }
 

@@ -84,6 +84,7 @@ struct mentis_ctx {
     mentis_db_conn_t *conn;
     struct ctx_violation *violations, **violations_tail;
     size_t nviolations;
+    int retry_after_s; /* > 0: sent as ErrorDetail.retry_after_seconds */
     struct ctx_event *events, **events_tail;
 };
 #endif

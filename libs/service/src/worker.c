@@ -85,12 +85,13 @@ static void pool_free(void *data, void *p)
 /* Encodes the collected field problems as mentis.v1.ErrorDetail into the pool. */
 static uint8_t *error_detail(mentis_ctx_t *ctx, size_t *len)
 {
-    if (ctx->nviolations == 0)
+    if (ctx->nviolations == 0 && ctx->retry_after_s <= 0)
         return NULL;
     Mentis__V1__ErrorDetail d;
     mentis__v1__error_detail__init(&d);
-    Mentis__V1__FieldViolation *items = mentis_pool_calloc(ctx->pool, ctx->nviolations, sizeof *items);
-    Mentis__V1__FieldViolation **ptrs = mentis_pool_calloc(ctx->pool, ctx->nviolations, sizeof *ptrs);
+    size_t nv = ctx->nviolations ? ctx->nviolations : 1; /* a retry_after alone has none */
+    Mentis__V1__FieldViolation *items = mentis_pool_calloc(ctx->pool, nv, sizeof *items);
+    Mentis__V1__FieldViolation **ptrs = mentis_pool_calloc(ctx->pool, nv, sizeof *ptrs);
     if (items == NULL || ptrs == NULL)
         return NULL;
     size_t i = 0;
@@ -103,6 +104,7 @@ static uint8_t *error_detail(mentis_ctx_t *ctx, size_t *len)
     d.code = (char *)(uintptr_t)mentis_err_code();
     d.message = (char *)(uintptr_t)mentis_err_msg();
     d.n_errors = ctx->nviolations;
+    d.retry_after_seconds = ctx->retry_after_s > 0 ? ctx->retry_after_s : 0;
     d.errors = ptrs;
     size_t n = mentis__v1__error_detail__get_packed_size(&d);
     uint8_t *buf = mentis_pool_alloc(ctx->pool, n ? n : 1);
@@ -168,23 +170,27 @@ static void handle(struct worker *w, mentis_pool_t *pool, struct op_entry *e, me
                             e->op.request->name);
         goto reply;
     }
-    resp = mentis_pool_alloc(pool, e->op.response->sizeof_message);
-    if (resp == NULL) {
-        st = MENTIS_ERR_NO_MEMORY;
-        goto reply;
+    if (e->op.response != NULL) { /* NULL: a consumed event, answered with nothing */
+        resp = mentis_pool_alloc(pool, e->op.response->sizeof_message);
+        if (resp == NULL) {
+            st = MENTIS_ERR_NO_MEMORY;
+            goto reply;
+        }
+        protobuf_c_message_init(e->op.response, resp);
     }
-    protobuf_c_message_init(e->op.response, resp);
     st = run_handler(&ctx, req, resp);
 
 reply:
     if (st == MENTIS_OK) {
-        size_t n = protobuf_c_message_get_packed_size(resp);
+        size_t n = resp != NULL ? protobuf_c_message_get_packed_size(resp) : 0;
         uint8_t *buf = mentis_pool_alloc(pool, n ? n : 1);
         if (buf == NULL) {
             st = MENTIS_ERR_NO_MEMORY;
         } else {
-            protobuf_c_message_pack(resp, buf);
-            mentis_bus_reply(svc->bus, msg, NULL, 0, buf, n);
+            if (resp != NULL) {
+                protobuf_c_message_pack(resp, buf);
+                mentis_bus_reply(svc->bus, msg, NULL, 0, buf, n);
+            }
             for (struct ctx_event *ev = ctx.events; ev; ev = ev->next) {
                 mentis_header_t h[] = {
                     {MENTIS_HDR_REQUEST_ID, mentis_msg_header(msg, MENTIS_HDR_REQUEST_ID)},

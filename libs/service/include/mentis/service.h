@@ -58,10 +58,19 @@ enum {
     MENTIS_OP_DB = 1u << 0,
     /* Refused with `unauthenticated` unless the gateway sent Mentis-Tenant. */
     MENTIS_OP_TENANT = 1u << 1,
+    /*
+     * An event to consume, not a request to answer: `op` is the event's full subject
+     * ("mentis.v1.evt.gateway.beta_usage"), `response` is NULL and the handler gets resp
+     * NULL. Subscribed in queue group <name> like the operations, so each event reaches one
+     * replica of the service (replicas never count it twice); nothing is replied, a failure
+     * is logged and counted. Not listed among the $SRV endpoints.
+     */
+    MENTIS_OP_EVENT = 1u << 2,
 };
 
 typedef struct {
-    const char *op; /* "pack.create": the subject is mentis.v1.<service>.<op> */
+    const char *op; /* "pack.create": the subject is mentis.v1.<service>.<op>; for
+                       MENTIS_OP_EVENT the whole subject */
     const ProtobufCMessageDescriptor *request;
     const ProtobufCMessageDescriptor *response;
     mentis_handler_fn fn;
@@ -127,6 +136,10 @@ mentis_service_t *mentis_ctx_service(mentis_ctx_t *ctx);
  * mentis_err_set(MENTIS_ERR_INVALID_ARGUMENT, …) afterwards. Strings are copied.
  */
 void mentis_ctx_field_error(mentis_ctx_t *ctx, const char *field, const char *message);
+
+/* With an error reply (429, 403 …): when the caller may try again, in seconds; the gateway
+ * sends it as Retry-After. */
+void mentis_ctx_retry_after(mentis_ctx_t *ctx, int seconds);
 
 /*
  * Publishes an event on mentis.v1.evt.<service>.<event>[.<suffix>] with the request's id
