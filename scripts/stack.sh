@@ -20,6 +20,9 @@
 #   MENTIS_READY_TIMEOUT    seconds a process may take to become ready (default: 60)
 #   MENTIS_STOP_GRACE       seconds between SIGTERM and SIGKILL  (default: 15)
 # Any other MENTIS_* variable (MENTIS_LOG_LEVEL, …) is passed through to every process.
+# The first `run` makes a platform admin, admin@mentis.local, with a random password kept in
+# <run dir>/admin-credentials and shown when the stack is up, unless
+# MENTIS_AUTH_BOOTSTRAP_ADMIN_EMAIL and _PASSWORD (or _PASSWORD_FILE) name another.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -312,6 +315,30 @@ bootstrap_database() {
   }
 }
 
+# The first admin of the stack. When the operator set MENTIS_AUTH_BOOTSTRAP_ADMIN_EMAIL (and
+# its password) those reach auth as they are; otherwise the first run makes
+# admin@mentis.local with a random password, kept in <run dir>/admin-credentials (mode 600)
+# and, alone, in secrets/admin.password for auth to read (never on a command line). auth
+# creates the account only while the default tenant has no admin, so later runs change
+# nothing. Sets ADMIN_EMAIL and ADMIN_PASSWORD (empty when the operator chose it).
+admin_credentials() {
+  local file=$RUN_DIR/admin-credentials pw
+  ADMIN_EMAIL=${MENTIS_AUTH_BOOTSTRAP_ADMIN_EMAIL:-} ADMIN_PASSWORD=
+  [[ -n $ADMIN_EMAIL ]] && return 0
+  if [[ ! -s $file || ! -s $SECRET_DIR/admin.password ]]; then
+    pw=$(od -An -N18 -tx1 /dev/urandom | tr -d ' \n')
+    (
+      umask 077
+      printf '%s' "$pw" >"$SECRET_DIR/admin.password"
+      printf '# The first admin of this local stack (a platform admin of the default tenant).\nemail=%s\npassword=%s\n' \
+        admin@mentis.local "$pw" >"$file"
+    )
+  fi
+  chmod 600 "$file" "$SECRET_DIR/admin.password"
+  ADMIN_EMAIL=$(sed -n 's/^email=//p' "$file")
+  ADMIN_PASSWORD=$(cat "$SECRET_DIR/admin.password")
+}
+
 start_mentis() { # launches one service or the gateway (does not wait)
   local name=$1
   local -a vars=(MENTIS_NATS_URL="$NATS_URL" MENTIS_ADMIN_ADDR=127.0.0.1
@@ -320,6 +347,19 @@ start_mentis() { # launches one service or the gateway (does not wait)
     vars+=(MENTIS_GATEWAY_ADDR="$GATEWAY_ADDR" MENTIS_GATEWAY_PORT="$GATEWAY_PORT")
   elif [[ " ${DB_SERVICES[*]} " == *" $name "* ]]; then
     vars+=(MENTIS_DATABASE_URL_FILE="$SECRET_DIR/$name.url")
+  fi
+  # Mail: without an SMTP relay, each message is written under <run dir>/mail as .eml (and
+  # its link logged); links point at the local API, so a verification link works as is.
+  if [[ $name == auth && -z ${MENTIS_SMTP_URL:-} && -z ${MENTIS_MAIL_DIR:-} ]]; then
+    mkdir -p "$RUN_DIR/mail"
+    vars+=(MENTIS_MAIL_DIR="$RUN_DIR/mail")
+  fi
+  if [[ $name == auth && -z ${MENTIS_PUBLIC_URL:-} ]]; then
+    vars+=(MENTIS_PUBLIC_URL="http://127.0.0.1:$GATEWAY_PORT/api/auth")
+  fi
+  if [[ $name == auth && -z ${MENTIS_AUTH_BOOTSTRAP_ADMIN_EMAIL:-} && -s $SECRET_DIR/admin.password ]]; then
+    vars+=(MENTIS_AUTH_BOOTSTRAP_ADMIN_EMAIL="$(sed -n 's/^email=//p' "$RUN_DIR/admin-credentials")"
+      MENTIS_AUTH_BOOTSTRAP_ADMIN_PASSWORD_FILE="$SECRET_DIR/admin.password")
   fi
   launch "$name" "${vars[@]}" -- "$(binary_of "$name")"
 }
@@ -465,6 +505,7 @@ cmd_run() {
   start_postgres
   bootstrap_database
   if [[ $MODE == full ]]; then
+    admin_credentials
     # The services start together; each waits for nothing but NATS and PostgreSQL.
     for n in "${SERVICES[@]}"; do start_mentis "$n"; done
     for n in "${SERVICES[@]}"; do wait_mentis_ready "$n"; done
@@ -506,6 +547,7 @@ EOF
   cat <<EOF
 
   mentis is up: http://127.0.0.1:$GATEWAY_PORT
+    admin: $ADMIN_EMAIL / ${ADMIN_PASSWORD:-(the password set in MENTIS_AUTH_BOOTSTRAP_ADMIN_PASSWORD)}
     health      http://127.0.0.1:$GATEWAY_PORT/api/health
     logs        $LOG_DIR/<name>.log
     admin       gateway :$(admin_port gateway)$(for n in "${SERVICES[@]}"; do printf ', %s :%s' "$n" "$(admin_port "$n")"; done) (/healthz /readyz /metrics)

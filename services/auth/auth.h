@@ -5,7 +5,8 @@
  *
  * Files: main.c (the operation table and settings), tx.c (transactions and tenants),
  * passwords.c, keys.c (signing keys, JWKS), tokens.c (access and refresh tokens, refresh),
- * sessions.c (login, logout), users.c (register, me), audit.c.
+ * sessions.c (login, logout), users.c (register, me), audit.c; the administration in
+ * admin_*.c and beta.c (see admin.h), the own account in account_*.c (see account.h).
  */
 #ifndef MENTIS_AUTH_INTERNAL_H
 #define MENTIS_AUTH_INTERNAL_H
@@ -24,6 +25,8 @@
 /* Headers the gateway adds for the audit log and the session list (optional). */
 #define MENTIS_AUTH_HDR_CLIENT_IP  "Mentis-Client-Ip"
 #define MENTIS_AUTH_HDR_USER_AGENT "Mentis-User-Agent"
+/* The caller's email (from the access token, or the access proxy's for its admins). */
+#define MENTIS_AUTH_HDR_EMAIL      "Mentis-Email"
 
 /* Refresh tokens: 32 random bytes, base64url without padding (43 characters). */
 #define MENTIS_AUTH_REFRESH_BYTES 32
@@ -49,6 +52,12 @@ typedef struct {
     /* derived from kek (BLAKE2b keyed with it, one context string each) */
     uint8_t refresh_hash_key[32];      /* what refresh tokens are stored as */
     uint8_t refresh_successor_key[32]; /* derives a token's successor (grace window) */
+    uint8_t beta_hash_key[32];         /* what beta tokens are stored as */
+
+    /* the first platform admin, created at start when the default tenant has no admin
+     * (NULL: none asked for) */
+    const char *bootstrap_email;
+    const char *bootstrap_password;
 
     /* set by start */
     char dummy_hash[MENTIS_CRYPTO_PWHASH_STRBYTES]; /* verified for unknown emails */
@@ -179,8 +188,10 @@ mentis_status_t mentis__auth_op_refresh(mentis_ctx_t *ctx, const ProtobufCMessag
 
 /* ---- audit.c ---- */
 
-/* Appends a security event (login, login_failed, token_reused, logout, register) to the
- * tenant's audit log on conn. user_id may be NULL; detail_json a JSON object or NULL. */
+/* Appends a security event (login, login_failed, token_reused, logout, register, and the
+ * admin actions) to the tenant's audit log on conn. user_id (the account the event is
+ * about) may be NULL; detail_json a JSON object or NULL. The actor — the caller named by
+ * Mentis-Principal and Mentis-Email, when the gateway sent them — is recorded with it. */
 mentis_status_t mentis__auth_audit(mentis_ctx_t *ctx, mentis_db_conn_t *conn, const char *tenant,
                                    const char *user_id, const char *event, const char *detail_json);
 

@@ -64,6 +64,26 @@ static mentis_status_t configure(mentis_service_t *svc, mentis_config_t *cfg)
         mentis_config_fail(cfg, "MENTIS_AUTH_KEY_ENCRYPTION_KEY", "expected 64 hex characters");
     derive(app->kek, "mentis.auth.refresh-token-hash", app->refresh_hash_key);
     derive(app->kek, "mentis.auth.refresh-token-successor", app->refresh_successor_key);
+    derive(app->kek, "mentis.auth.beta-token-hash", app->beta_hash_key);
+    app->bootstrap_email = mentis_config_str(
+        cfg, "MENTIS_AUTH_BOOTSTRAP_ADMIN_EMAIL", NULL,
+        "creates this platform admin at start when the default tenant has no admin yet");
+    app->bootstrap_password = mentis_config_secret(
+        cfg, "MENTIS_AUTH_BOOTSTRAP_ADMIN_PASSWORD", NULL,
+        "the bootstrap admin's first password (8 to 128 characters)");
+    if (app->bootstrap_email != NULL && app->bootstrap_email[0] != '\0') {
+        size_t pn = app->bootstrap_password ? strlen(app->bootstrap_password) : 0;
+        if (!mentis__auth_admin_email_valid(app->bootstrap_email))
+            mentis_config_fail(cfg, "MENTIS_AUTH_BOOTSTRAP_ADMIN_EMAIL",
+                               "expected an email address, got \"%s\"", app->bootstrap_email);
+        if (pn == 0)
+            mentis_config_fail(cfg, "MENTIS_AUTH_BOOTSTRAP_ADMIN_PASSWORD",
+                               "required with MENTIS_AUTH_BOOTSTRAP_ADMIN_EMAIL (or its _FILE)");
+        else if (pn < 8 || pn > 128)
+            mentis_config_fail(cfg, "MENTIS_AUTH_BOOTSTRAP_ADMIN_PASSWORD",
+                               "must be 8 to 128 characters");
+    }
+    mentis__auth_account_configure(app, cfg);
     mentis_service_set_app(svc, app);
     return MENTIS_OK;
 }
@@ -88,11 +108,17 @@ static mentis_status_t start(mentis_service_t *svc)
                      app->pwhash_memlimit / 1024, app->pwhash_opslimit, salt64, hash64);
     if (n < 0 || (size_t)n >= sizeof app->dummy_hash)
         return mentis_err_set(MENTIS_ERR_INTERNAL, NULL, "auth start: dummy hash does not fit");
-    return mentis__auth_keys_start(svc, app);
+    mentis_status_t st = mentis__auth_account_start(svc);
+    if (st == MENTIS_OK)
+        st = mentis__auth_keys_start(svc, app);
+    if (st == MENTIS_OK)
+        st = mentis__auth_bootstrap_admin(svc, app);
+    return st;
 }
 
 static void stop(mentis_service_t *svc)
 {
+    mentis__auth_account_stop();
     mentis_auth_t *app = mentis_service_app(svc);
     if (app != NULL)
         sodium_memzero(app, sizeof *app);

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth.h"
+#include "account.h"
 
 static const char *device_type_str(Mentis__V1__Auth__DeviceType t)
 {
@@ -113,39 +113,10 @@ mentis_status_t mentis__auth_session_open(mentis_ctx_t *ctx, mentis_db_conn_t *c
     return MENTIS_OK;
 }
 
-/* Lower-cases and trims an email address into the pool. */
-static char *normalise_email(mentis_pool_t *pool, const char *email)
-{
-    if (email == NULL)
-        return mentis_pool_strdup(pool, "");
-    while (isspace((unsigned char)*email))
-        email++;
-    size_t n = strlen(email);
-    while (n > 0 && isspace((unsigned char)email[n - 1]))
-        n--;
-    char *s = mentis_pool_strndup(pool, email, n);
-    for (size_t i = 0; s != NULL && i < n; i++)
-        s[i] = (char)tolower((unsigned char)s[i]);
-    return s;
-}
-
 static mentis_status_t refuse_credentials(void)
 {
     return mentis_err_set(MENTIS_ERR_UNAUTHENTICATED, "invalid_credentials",
                           "email or password is wrong");
-}
-
-/* Records a failed login in its own short transaction, then answers 401. */
-static mentis_status_t login_failed(mentis_ctx_t *ctx, const char *tenant, const char *user_id,
-                                    const char *detail)
-{
-    mentis_db_conn_t *conn = NULL;
-    mentis_status_t st = mentis__auth_tx_begin(ctx, tenant, &conn);
-    if (st != MENTIS_OK)
-        return st;
-    st = mentis__auth_audit(ctx, conn, tenant, user_id, "login_failed", detail);
-    st = mentis__auth_tx_end(ctx, conn, st, false);
-    return st == MENTIS_OK ? refuse_credentials() : st;
 }
 
 mentis_status_t mentis__auth_op_login(mentis_ctx_t *ctx, const ProtobufCMessage *req,
@@ -155,7 +126,7 @@ mentis_status_t mentis__auth_op_login(mentis_ctx_t *ctx, const ProtobufCMessage 
     Mentis__V1__Auth__LoginResponse *out = (Mentis__V1__Auth__LoginResponse *)resp;
     mentis_auth_t *app = mentis__auth_app(ctx);
     mentis_pool_t *pool = mentis_ctx_pool(ctx);
-    char *email = normalise_email(pool, in->email);
+    char *email = mentis__auth_email_normalise(pool, in->email);
     const char *password = in->password ? in->password : "";
     if (email == NULL)
         return mentis_err_set(MENTIS_ERR_NO_MEMORY, NULL, "login: out of memory");
@@ -163,7 +134,9 @@ mentis_status_t mentis__auth_op_login(mentis_ctx_t *ctx, const ProtobufCMessage 
         return refuse_credentials();
     const char *tenant = mentis__auth_public_tenant(ctx);
 
-    /* First the account, in a short read; Argon2 then runs with no connection held. */
+    /* First the account and the throttling counters, in a short read; Argon2 then runs
+     * with no connection held, and not at all when the attempt must wait (see
+     * account_throttle.c). */
     mentis_db_conn_t *conn = NULL;
     mentis_status_t st = mentis__auth_tx_begin(ctx, tenant, &conn);
     if (st != MENTIS_OK)
@@ -173,36 +146,52 @@ mentis_status_t mentis__auth_op_login(mentis_ctx_t *ctx, const ProtobufCMessage 
     st = mentis_db_exec(
         conn,
         "SELECT " MENTIS_AUTH_USER_COLUMNS ", u.password_hash, u.is_active, "
-        "coalesce(u.locked_until > now(), false) FROM auth.users u WHERE lower(u.email) = $1",
+        "u.failed_login_count, floor(extract(epoch FROM u.last_failed_login_at) * 1000)::bigint, "
+        "floor(extract(epoch FROM u.locked_until) * 1000)::bigint "
+        "FROM auth.users u WHERE lower(u.email) = $1",
         1, p, &res);
+    mentis_auth_throttle_t throttle = {0};
+    bool found = st == MENTIS_OK && PQntuples(res) == 1;
+    if (found) {
+        int c = MENTIS_AUTH_USER_NCOLUMNS + 2;
+        throttle.failures = atoi(PQgetvalue(res, 0, c));
+        throttle.last_failure_ms =
+            PQgetisnull(res, 0, c + 1) ? 0 : strtoll(PQgetvalue(res, 0, c + 1), NULL, 10);
+        throttle.locked_until_ms =
+            PQgetisnull(res, 0, c + 2) ? 0 : strtoll(PQgetvalue(res, 0, c + 2), NULL, 10);
+    }
+    if (st == MENTIS_OK)
+        st = mentis__auth_throttle_read(ctx, conn, email, found ? PQgetvalue(res, 0, 0) : NULL,
+                                        &throttle);
     st = mentis__auth_tx_end(ctx, conn, st, false);
+    if (st == MENTIS_OK)
+        st = mentis__auth_throttle_check(ctx, &throttle);
     if (st != MENTIS_OK) {
         PQclear(res);
         return st;
     }
-    if (PQntuples(res) != 1) {
+    if (!found) {
         PQclear(res);
         /* The same Argon2 work as for a real account, so timing does not tell. */
         (void)mentis_crypto_password_verify(app->dummy_hash, password);
-        return login_failed(ctx, tenant, NULL, "{\"reason\":\"unknown_email\"}");
+        return mentis__auth_throttle_failed(ctx, tenant, email, NULL,
+                                            "{\"reason\":\"unknown_email\"}");
     }
     Mentis__V1__Auth__User *user = mentis_pool_calloc(pool, 1, sizeof *user);
     char *hash = mentis_pool_strdup(pool, PQgetvalue(res, 0, MENTIS_AUTH_USER_NCOLUMNS));
     bool active = PQgetvalue(res, 0, MENTIS_AUTH_USER_NCOLUMNS + 1)[0] == 't';
-    bool locked = PQgetvalue(res, 0, MENTIS_AUTH_USER_NCOLUMNS + 2)[0] == 't';
     if (user != NULL)
         mentis__auth_user_read(pool, res, 0, 0, user);
     PQclear(res);
     if (user == NULL || hash == NULL)
         return mentis_err_set(MENTIS_ERR_NO_MEMORY, NULL, "login: out of memory");
     if (!mentis_crypto_password_verify(hash, password))
-        return login_failed(ctx, tenant, user->id, "{\"reason\":\"password\"}");
-    /* Only a caller who knows the password learns the account's state. */
+        return mentis__auth_throttle_failed(ctx, tenant, email, user->id,
+                                            "{\"reason\":\"password\"}");
+    /* Only a caller who knows the password learns whether the account is inactive. */
     if (!active)
         return mentis_err_set(MENTIS_ERR_PERMISSION_DENIED, "account_inactive",
                               "account is inactive");
-    if (locked)
-        return mentis_err_set(MENTIS_ERR_PERMISSION_DENIED, "account_locked", "account is locked");
     char fresh[MENTIS_CRYPTO_PWHASH_STRBYTES] = "";
     if (mentis_crypto_password_needs_rehash(hash, app->pwhash_opslimit, app->pwhash_memlimit) &&
         mentis__auth_password_hash(app, password, fresh) != MENTIS_OK)
@@ -215,7 +204,8 @@ mentis_status_t mentis__auth_op_login(mentis_ctx_t *ctx, const ProtobufCMessage 
     PGresult *lres = NULL;
     st = mentis_db_exec(
         conn,
-        "UPDATE auth.users SET last_login_at = now(), password_hash = coalesce($2, password_hash) "
+        "UPDATE auth.users SET last_login_at = now(), password_hash = coalesce($2, password_hash), "
+        "failed_login_count = 0 "
         "WHERE id = $1 AND is_active "
         "RETURNING floor(extract(epoch FROM last_login_at) * 1000)::bigint",
         2, pl, &lres);

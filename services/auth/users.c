@@ -1,10 +1,11 @@
-/* Accounts: register, and the caller's own profile (me.get, me.update). */
+/* Accounts: register (which queues the verification mail), and the caller's own profile
+ * (me.get, me.update). */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth.h"
+#include "account.h"
 
 Mentis__V1__Auth__Role mentis__auth_role_from_str(const char *role)
 {
@@ -104,7 +105,7 @@ mentis_status_t mentis__auth_op_register(mentis_ctx_t *ctx, const ProtobufCMessa
         return mentis_err_set(MENTIS_ERR_INVALID_ARGUMENT, NULL, "register: invalid fields");
     if (!password_ok)
         return mentis_err_set(MENTIS_ERR_INVALID_ARGUMENT, "weak_password",
-                              "password must be 8 to 128 characters");
+                              "password: 8 to 128 characters, not a common password");
 
     /* Hash before the transaction: Argon2 takes a while, the connection need not wait. */
     char hash[MENTIS_CRYPTO_PWHASH_STRBYTES];
@@ -146,10 +147,17 @@ mentis_status_t mentis__auth_op_register(mentis_ctx_t *ctx, const ProtobufCMessa
         goto out;
     if ((st = mentis__auth_audit(ctx, conn, tenant, user->id, "register", NULL)) != MENTIS_OK)
         goto out;
+    /* The verification mail goes out from the sender thread once this commits. */
+    if ((st = mentis__auth_mail_enqueue(conn, tenant, "verify_email", user->email, user->id)) !=
+        MENTIS_OK)
+        goto out;
     out->user = user;
 out:
     PQclear(res);
-    return mentis__auth_tx_end(ctx, conn, st, false);
+    st = mentis__auth_tx_end(ctx, conn, st, false);
+    if (st == MENTIS_OK)
+        mentis__auth_mail_wake();
+    return st;
 }
 
 static const char *present(const char *s)

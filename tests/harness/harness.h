@@ -1,6 +1,6 @@
 /*
  * The integration-test harness: real nats-server and PostgreSQL on 127.0.0.1, free ports,
- * temporary directories, child processes and a tiny HTTP client.
+ * temporary directories, child processes, a tiny HTTP client and an SMTP sink.
  *
  * Everything a test starts is registered for clean-up: servers and spawned processes are
  * stopped and their directories removed at exit, on SIGINT/SIGTERM/SIGHUP/SIGABRT, and
@@ -160,6 +160,27 @@ int h_tmpdir(const char *prefix, char *buf, size_t size);
 
 /* Writes `content` into dir/name (created or truncated). */
 int h_write_file(const char *dir, const char *name, const char *content);
+
+/* ---- SMTP sink ------------------------------------------------------------------------ */
+
+/*
+ * A real, small SMTP server on 127.0.0.1 (a port the kernel picks) in a thread of the test:
+ * EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT, no TLS or AUTH. It keeps every message it
+ * accepts (dot-unstuffed, CRLF line ends) until a test takes it.
+ */
+typedef struct h_smtp h_smtp_t;
+
+int h_smtp_start(h_smtp_t **out);
+int h_smtp_port(const h_smtp_t *s);
+/* Answers the next n DATA with 451 (a temporary failure), keeping nothing. */
+void h_smtp_fail_next(h_smtp_t *s, int n);
+/* Messages held for rcpt (an address, case-insensitive; NULL: all). */
+int h_smtp_count(h_smtp_t *s, const char *rcpt);
+/* Waits up to timeout_ms for a message to rcpt (NULL: any), removes the oldest and copies
+ * it into buf (cut to size - 1). */
+int h_smtp_take(h_smtp_t *s, const char *rcpt, char *buf, size_t size, int timeout_ms);
+/* Stops the thread and frees everything. NULL is a no-op. */
+void h_smtp_stop(h_smtp_t *s);
 
 #ifdef __cplusplus
 }
