@@ -204,13 +204,31 @@ static void answer_reply(struct forward *f, mentis_msg_t *reply)
                            route->subject, route->response->name);
         return;
     }
+    if (route->status == 204) {
+        gw_respond(req, 204, NULL, NULL, 0);
+        return;
+    }
+    /* A resource with a version carries it as its ETag (API.md: If-Match). */
+    const ProtobufCFieldDescriptor *vf =
+        protobuf_c_message_descriptor_get_field_by_name(route->response, "version");
+    if (vf != NULL && vf->label != PROTOBUF_C_LABEL_REPEATED &&
+        (vf->type == PROTOBUF_C_TYPE_INT64 || vf->type == PROTOBUF_C_TYPE_INT32)) {
+        const char *at = (const char *)msg + vf->offset;
+        long long v = vf->type == PROTOBUF_C_TYPE_INT64 ? (long long)*(const int64_t *)at
+                                                        : (long long)*(const int32_t *)at;
+        if (v > 0) {
+            char etag[32];
+            snprintf(etag, sizeof etag, "\"%lld\"", v);
+            gw_response_header(req, "ETag", etag);
+        }
+    }
     char *json = NULL;
     size_t len = 0;
     if (mentis_codec_encode(msg, NULL, f->pool, &json, &len) != MENTIS_OK) {
         gw_respond_problem(req, 502, "bad_gateway", "%s: %s", route->subject, mentis_err_msg());
         return;
     }
-    int status = 200;
+    int status = route->status ? route->status : 200;
     if (route->location != NULL) {
         char loc[GW_PATH_MAX / 4];
         if (location(route->location, json, loc, sizeof loc))
@@ -244,19 +262,42 @@ static void on_reply(void *arg, mentis_status_t st, mentis_msg_t *reply)
     gw_respond_problem(f->req, 503, "unavailable", "no service answers %s", route->subject);
 }
 
+/*
+ * The headers a service gets: the request's id and trace, then who is calling, taken only
+ * from the verified identity and the connection — never from the client's own headers.
+ */
+static size_t identity_headers(gw_request_t *req, mentis_header_t *h)
+{
+    const gw_identity_t *id = gw_request_identity(req);
+    size_t n = 0;
+    h[n++] = (mentis_header_t){MENTIS_HDR_REQUEST_ID, gw_request_id(req)};
+    h[n++] = (mentis_header_t){MENTIS_HDR_TRACEPARENT, gw_request_traceparent(req)};
+    h[n++] = (mentis_header_t){MENTIS_HDR_CLIENT_IP, gw_request_client(req)->ip};
+    const struct {
+        const char *name, *value;
+    } opt[] = {
+        {MENTIS_HDR_TENANT, id->tenant},     {MENTIS_HDR_PRINCIPAL, id->principal},
+        {MENTIS_HDR_ROLES, id->role},        {MENTIS_HDR_SESSION, id->session},
+        {MENTIS_HDR_DEVICE, id->device},     {MENTIS_HDR_EMAIL, id->email},
+        {MENTIS_HDR_USER_AGENT, gw_request_user_agent(req)},
+    };
+    for (size_t i = 0; i < sizeof opt / sizeof opt[0]; i++)
+        if (opt[i].value[0] != '\0')
+            h[n++] = (mentis_header_t){opt[i].name, opt[i].value};
+    return n;
+}
+
 static mentis_status_t send_request(struct forward *f)
 {
     gw_request_t *req = f->req;
     gw_server_t *srv = gw_request_server(req);
     const gw_route_t *route = gw_request_route(req);
-    mentis_header_t hdrs[] = {
-        {MENTIS_HDR_REQUEST_ID, gw_request_id(req)},
-        {MENTIS_HDR_TRACEPARENT, gw_request_traceparent(req)},
-    };
+    mentis_header_t hdrs[12];
+    size_t nh = identity_headers(req, hdrs);
     f->attempts++;
     mentis_status_t st =
-        mentis_bus_request(srv->bus, route->subject, hdrs, sizeof hdrs / sizeof hdrs[0], f->data,
-                           f->len, f->deadline_ms, srv->dispatch, on_reply, f, &f->id);
+        mentis_bus_request(srv->bus, route->subject, hdrs, nh, f->data, f->len, f->deadline_ms,
+                           srv->dispatch, on_reply, f, &f->id);
     f->pending = st == MENTIS_OK;
     return st;
 }
@@ -299,6 +340,13 @@ void gw_forward_handle(gw_request_t *req)
     }
     if (msg != NULL)
         merge_params(req, msg, f->pool, &problems);
+    /* If-Match makes an update conditional: the version goes to the service, which
+     * answers 412 when the resource has moved on. */
+    const char *if_match = gw_request_if_match(req);
+    if (msg != NULL && if_match[0] != '\0' &&
+        protobuf_c_message_descriptor_get_field_by_name(route->request, "expected_version"))
+        mentis_codec_set_text(msg, "expected_version", if_match, strlen(if_match), f->pool,
+                              &problems);
     if (problems.count > 0 || st != MENTIS_OK || msg == NULL) {
         const mentis_codec_problem_t *first = problems.count ? &problems.items[0] : NULL;
         size_t more = problems.count + problems.dropped - (first != NULL);

@@ -29,6 +29,7 @@
 #include "mentis/config.h"
 #include "mentis/metrics.h"
 #include "mentis/process.h"
+#include "mentis/ratelimit.h"
 #include "mentis/srvapi.h"
 #include "mentis/status.h"
 
@@ -36,6 +37,10 @@
 #define GW_SERVICE_COUNT 6
 extern const char *const gw_services[GW_SERVICE_COUNT];
 
+/* Request heads: over GW_HEAD_MAX bytes of headers is answered 431; lws keeps at most
+ * GW_HEAD_HARD_MAX bytes of a head and drops a connection whose head is larger. */
+#define GW_HEAD_MAX      8192
+#define GW_HEAD_HARD_MAX 16384
 /* Longest request path accepted (longer ones get 414), and longest X-Request-Id kept. */
 #define GW_PATH_MAX       2048
 #define GW_REQUEST_ID_MAX 128
@@ -50,6 +55,18 @@ typedef struct gw_server gw_server_t;
 typedef struct gw_request gw_request_t;
 typedef struct gw_discovery gw_discovery_t;
 typedef struct gw_observe gw_observe_t;
+typedef struct gw_access gw_access_t;
+typedef struct gw_limits gw_limits_t;
+
+/* An IPv4 or IPv6 network ("10.0.0.0/8", "2001:db8::/32", or one address). IPv4 is kept
+ * as its IPv4-mapped IPv6 form, so one comparison serves both. */
+typedef struct {
+    uint8_t addr[16];
+    int prefix; /* 0..128 */
+} gw_cidr_t;
+
+#define GW_TRUSTED_MAX 32
+#define GW_LIST_MAX    32 /* CORS origins, Cloudflare Access admins */
 
 /* ---- settings.c: every MENTIS_* variable the gateway reads ---------------------------- */
 
@@ -59,6 +76,33 @@ typedef struct {
     int port;
     int health_timeout_ms;
     int discovery_interval_ms;
+
+    /* access.c: tokens */
+    const char *issuer, *audience; /* what access tokens must name (as mentis-auth signs) */
+    const char *default_tenant;    /* tenant of a Cloudflare Access admin */
+    int token_cache;               /* verified access tokens remembered */
+    int keys_refresh_s;            /* how often the signing keys are asked for anyway */
+    int beta_cache_s;              /* how long a beta token's check is trusted */
+    int usage_interval_ms;         /* how often beta-token usage is published */
+    /* edge.c: proxies, origin, CORS */
+    const char *origin_secret; /* "" = not required */
+    const char *origin_header; /* its header's name, lower case */
+    gw_cidr_t trusted[GW_TRUSTED_MAX];
+    size_t ntrusted;
+    const char *cf_admins[GW_LIST_MAX]; /* allowlisted Cloudflare Access emails; none = off */
+    size_t ncf_admins;
+    const char *cors_origins[GW_LIST_MAX];
+    size_t ncors_origins;
+    bool hsts;
+    /* limits.c */
+    mentis_ratelimit_rule_t rates[MENTIS_RATELIMIT_CATEGORY_COUNT_];
+    int rate_keys;        /* clients the rate limiter remembers */
+    int max_in_flight;    /* requests being handled at once */
+    int max_conns_per_ip; /* open connections from one client address */
+    int header_timeout_s; /* to send a whole request head (and each body part) */
+    int idle_timeout_s;   /* an idle keep-alive connection */
+
+    char text[4096]; /* where the list settings' items live */
 } gw_settings_t;
 
 /*
@@ -117,6 +161,9 @@ typedef struct {
     /* When set, success is 201 with Location: this template, its {field}s filled from
      * the response's top-level fields ("/api/kb/packs/{id}"). */
     const char *location;
+    /* The status of success when not 200 (or 201 with a location): 202, or 204 (the
+     * response message is then not sent: it must be empty). */
+    int status;
 } gw_route_t;
 
 #define GW_DEFAULT_TIMEOUT_MS 5000
@@ -196,6 +243,128 @@ void gw_openapi_handle(gw_request_t *req); /* openapi.c */
  * document as the default answer. Caller deletes; NULL when out of memory.
  */
 cJSON *gw_openapi_document(const gw_route_t *routes, size_t n);
+
+/* ---- edge.c: client address, trusted proxies, origin secret, CORS ---------------------- */
+
+#define GW_ADDR_SIZE 46 /* INET6_ADDRSTRLEN */
+
+/* Who sent a request: the TCP peer, and the client (the peer, or the address a trusted
+ * proxy reported). */
+typedef struct {
+    uint8_t peer[16], addr[16]; /* IPv4 as IPv4-mapped IPv6 */
+    char ip[GW_ADDR_SIZE];      /* addr as text */
+    bool via_proxy;             /* the peer is a trusted proxy */
+    bool https;                 /* a trusted proxy says the client used TLS */
+} gw_client_t;
+
+struct sockaddr_storage;
+bool gw_addr_parse(const char *s, uint8_t out[16]);
+void gw_addr_str(const uint8_t addr[16], char out[GW_ADDR_SIZE]);
+bool gw_addr_of_sockaddr(const struct sockaddr_storage *ss, uint8_t out[16]);
+/* "10.0.0.0/8", "::1", "2001:db8::/32"; false when malformed. Pure; any thread. */
+bool gw_cidr_parse(const char *s, gw_cidr_t *out);
+bool gw_cidr_contains(const gw_cidr_t *net, const uint8_t addr[16]);
+/* Whether addr is one of the configured trusted proxies. */
+bool gw_edge_trusted(const gw_settings_t *s, const uint8_t addr[16]);
+
+/* A header's value by its lower-case name with colon ("x-origin:"), NUL-terminated in buf;
+ * false when absent or not shorter than size. */
+bool gw_header(struct lws *wsi, const char *name_colon, char *buf, size_t size);
+
+/*
+ * The client of an X-Forwarded-For value that came from a trusted proxy: read from the
+ * right, each trusted hop skipped, the first untrusted address (or the last readable one)
+ * is written to addr; addr is left alone when the rightmost item is unreadable. xff is
+ * modified. Pure; any thread.
+ */
+void gw_forwarded_for(const gw_settings_t *s, char *xff, uint8_t addr[16]);
+
+/* Fills *c for the request on wsi (see edge.c for which headers are believed when). */
+void gw_edge_client(const gw_settings_t *s, struct lws *wsi, gw_client_t *c);
+
+/* Whether the request carries the configured origin secret (true when none is set). */
+bool gw_edge_origin_secret_ok(const gw_settings_t *s, struct lws *wsi);
+
+/* The request's Origin when it is on the CORS allowlist (copied into buf), else NULL. */
+const char *gw_edge_cors_origin(const gw_settings_t *s, struct lws *wsi, char *buf, size_t size);
+
+/* Whether the Cloudflare Access email names an allowlisted admin (mode on, peer a
+ * trusted proxy); the trimmed email is left in email. */
+bool gw_edge_cf_admin(const gw_settings_t *s, const gw_client_t *c, struct lws *wsi, char *email,
+                      size_t size);
+
+/* ---- access.c, keys.c, beta.c: who is calling ------------------------------------------ */
+
+typedef enum {
+    GW_PRINCIPAL_NONE,      /* public route, nobody checked */
+    GW_PRINCIPAL_USER,      /* an access token */
+    GW_PRINCIPAL_BETA,      /* a beta token */
+    GW_PRINCIPAL_CF_ACCESS, /* an allowlisted Cloudflare Access admin */
+} gw_principal_kind_t;
+
+/* What the services are told in the Mentis-* headers (nothing else of the client's). */
+typedef struct {
+    gw_principal_kind_t kind;
+    char principal[64]; /* user id or beta token id; "" for a Cloudflare Access admin */
+    char tenant[64];
+    char role[16]; /* user, admin, platform_admin, beta */
+    char session[64];
+    char device[64];
+    char email[256];
+    int32_t rate_per_minute; /* a beta token's own limit; 0 = the default */
+} gw_identity_t;
+
+typedef enum {
+    GW_ACCESS_OK,       /* go on: identity set */
+    GW_ACCESS_ANSWERED, /* refused: the request is answered */
+    GW_ACCESS_PENDING,  /* asked mentis-auth: gw_http_access_done follows */
+} gw_access_result_t;
+
+/* Creates the verified-token cache and subscribes to the key and revocation events.
+ * After the bus exists; main thread. */
+mentis_status_t gw_access_create(gw_server_t *srv, mentis_metrics_t *m, gw_access_t **out);
+/* lws thread, once the loop runs: fetches the signing keys, starts the timers. */
+void gw_access_start(gw_access_t *a);
+/* lws thread, before the loop ends: stops the timers. */
+void gw_access_halt(gw_access_t *a);
+/* Unsubscribes; main thread, before the bus closes. */
+void gw_access_stop(gw_access_t *a);
+/* Frees; after the bus is closed. NULL is a no-op. */
+void gw_access_destroy(gw_access_t *a);
+/* Applies the events that arrived (revocations, new keys); lws thread, on every wake. */
+void gw_access_run_events(gw_access_t *a);
+/* Checks the request's credentials against its route's tier. */
+gw_access_result_t gw_access_check(gw_access_t *a, gw_request_t *req, struct lws *wsi);
+/* The request ends while its check is pending: forget it. */
+void gw_access_forget(gw_access_t *a, gw_request_t *req);
+
+/* ---- limits.c: rate limits, in-flight cap, connections per address -------------------- */
+
+typedef enum {
+    GW_REJECT_RATE,
+    GW_REJECT_QUOTA,
+    GW_REJECT_IN_FLIGHT,
+    GW_REJECT_CONNS_PER_IP,
+    GW_REJECT_ORIGIN,
+    GW_REJECT_UNAUTHENTICATED,
+    GW_REJECT_FORBIDDEN,
+    GW_REJECT_UPGRADE,
+    GW_REJECT_COUNT_
+} gw_reject_t;
+
+mentis_status_t gw_limits_create(const gw_settings_t *s, mentis_metrics_t *m, gw_limits_t **out);
+void gw_limits_destroy(gw_limits_t *l);
+/* Counts a refusal in mentis_gateway_rejected_total. */
+void gw_limits_reject(gw_limits_t *l, gw_reject_t reason);
+/* Takes one token of the request's bucket; adds the RateLimit-* headers; false when
+ * refused (answered 429). */
+bool gw_limits_rate(gw_limits_t *l, gw_request_t *req);
+/* false when more than max_in_flight requests are in flight (answered 503). */
+bool gw_limits_in_flight(gw_limits_t *l, gw_request_t *req, size_t inflight);
+/* A connection from addr opens (false: over the per-address cap, refuse it) or closes. */
+bool gw_limits_conn_open(gw_limits_t *l, const uint8_t addr[16]);
+void gw_limits_conn_close(gw_limits_t *l, const uint8_t addr[16]);
+uint32_t gw_limits_conn_count(gw_limits_t *l, const uint8_t addr[16]);
 
 /* ---- problem.c: RFC 9457 problem documents -------------------------------------------- */
 
@@ -310,7 +479,26 @@ void gw_respond_problem_errors(gw_request_t *req, int status, const char *code, 
 void gw_request_note(gw_request_t *req, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Adds a response header (before answering). Name and value are copied; at most 6. */
+/* Who sent the request, and who it is on behalf of (set by the access check). */
+const gw_client_t *gw_request_client(const gw_request_t *req);
+const gw_identity_t *gw_request_identity(const gw_request_t *req);
+gw_identity_t *gw_request_identity_mut(gw_request_t *req);
+/* The User-Agent (truncated to 255 bytes; "" when none). */
+const char *gw_request_user_agent(const gw_request_t *req);
+/* The If-Match value without quotes or W/ ("" when none). */
+const char *gw_request_if_match(const gw_request_t *req);
+/* The bearer token of Authorization ("" when none or not Bearer). */
+const char *gw_request_bearer(const gw_request_t *req);
+
+/* The access check that answered GW_ACCESS_PENDING is over: ok = identity set (the
+ * request goes on), else it was answered. */
+void gw_http_access_done(gw_request_t *req, bool ok);
+
+/* Records, for the access log only, a more precise reason than the client is told
+ * ("token_bad_signature" behind a "token_invalid"). */
+void gw_request_reason(gw_request_t *req, const char *reason);
+
+/* Adds a response header (before answering). Name and value are copied; at most 20. */
 void gw_response_header(gw_request_t *req, const char *name, const char *value);
 
 /* ---- trace.c: W3C trace context -------------------------------------------------------- */
@@ -370,17 +558,26 @@ void gw_observe_destroy(gw_observe_t *o);
 /* The $SRV endpoints, one per route, fed by the route metrics. Valid until destroy. */
 const mentis_srv_endpoint_t *gw_observe_endpoints(gw_observe_t *o, size_t *n);
 
-/* One request more or fewer in flight. */
+/* One request more or fewer in flight, in all and on a route. */
 void gw_observe_inflight(gw_observe_t *o, int delta);
+void gw_observe_route_inflight(gw_observe_t *o, const gw_route_t *route, int delta);
 
-/*
- * Counts one finished request and writes its access-log line (errors always, successes
- * sampled). `route` is NULL when none matched; `code`/`detail` describe a problem answer
- * (NULL otherwise).
- */
-void gw_observe_request(gw_observe_t *o, const gw_route_t *route, const char *method,
-                        const char *path, int status, double seconds, const char *request_id,
-                        const char *code, const char *detail);
+/* One finished request, as the access log and the metrics see it. */
+typedef struct {
+    const gw_route_t *route; /* NULL when none matched */
+    const char *method, *path;
+    int status;
+    double seconds;
+    const char *request_id;
+    const char *code, *detail; /* a problem answer's (NULL otherwise) */
+    const char *reason;        /* a more precise reason, for the log only (may be NULL) */
+    const char *client_ip;
+    const char *principal; /* user or beta token id (NULL when none) */
+} gw_observe_entry_t;
+
+/* Counts one finished request and writes its access-log line (errors always, successes
+ * sampled). */
+void gw_observe_request(gw_observe_t *o, const gw_observe_entry_t *e);
 
 /* ---- server.c: the lws context, its thread and the drain -------------------------------- */
 
@@ -390,6 +587,8 @@ struct gw_server {
     mentis_bus_dispatch_t *dispatch;
     gw_discovery_t *discovery;
     gw_observe_t *observe;
+    gw_access_t *access;
+    gw_limits_t *limits;
     struct lws_context *lws;
     int listen_fd;          /* -1 when closed */
     struct lws *listen_wsi; /* lws's handle on listen_fd; lws thread */
@@ -449,10 +648,73 @@ extern const struct lws_protocols gw_listener_protocol;
 /* Puts srv->listen_fd under lws's watch on vhost vh. Before the lws thread starts. */
 mentis_status_t gw_listener_attach(gw_server_t *srv, struct lws_vhost *vh);
 
+/* lws destroys a connection: its client address is counted out (LWS_CALLBACK_WSI_DESTROY). */
+void gw_listener_conn_closed(gw_server_t *srv, struct lws *wsi);
+
 /* Stops accepting: closes the listening socket. Connections already taken carry on. */
 void gw_listener_close(gw_server_t *srv);
 
 /* Monotonic clock in nanoseconds, for durations. */
 int64_t gw_now_ns(void);
+
+/* ---- upgrade.c, guard.c: upgrades, kept off lws 4.1.6's CVE-2025-11677 path ------------ */
+
+/* One request header as the upgrade rules see it. */
+typedef struct {
+    const char *value; /* its first occurrence, NUL-terminated; "" when absent */
+    size_t len;        /* strlen(value) */
+    int count;         /* how many times it came; 0 = absent */
+} gw_upgrade_field_t;
+
+/* The parts of a request that decide whether it may leave HTTP. */
+typedef struct {
+    const char *method; /* "GET", ... */
+    const char *path;
+    bool http11;    /* the request line says HTTP/1.1 */
+    bool body;      /* a body is announced */
+    bool oversized; /* a header was too long to examine */
+    gw_upgrade_field_t upgrade, connection, host, key, version, protocol, extensions;
+    gw_upgrade_field_t http2_settings;
+    gw_upgrade_field_t legacy; /* pre-RFC 6455 Sec-WebSocket-Key1 / -Key2 / -Draft */
+} gw_upgrade_t;
+
+typedef enum {
+    GW_UPGRADE_OK,          /* a valid WebSocket handshake on a path that has a channel */
+    GW_UPGRADE_INVALID,     /* malformed: 400 invalid_upgrade */
+    GW_UPGRADE_NOT_ALLOWED, /* well formed, nothing upgrades there: 400 upgrade_not_allowed */
+} gw_upgrade_verdict_t;
+
+/*
+ * Whether the comma-separated token list list[0..len) names token (case-insensitive);
+ * false when the list is malformed. Pure.
+ */
+bool gw_upgrade_token_listed(const char *list, size_t len, const char *token);
+
+/* The problem code of a refusal: "invalid_upgrade" or "upgrade_not_allowed". */
+const char *gw_upgrade_code(gw_upgrade_verdict_t v);
+
+/*
+ * Judges an upgrade request: every header at most once, Upgrade exactly "websocket" (h2c is
+ * never allowed), then RFC 6455 section 4.2.1 (GET, HTTP/1.1, no body, Host, Connection
+ * listing "upgrade", a 16-byte base64 key, version 13, well-formed protocol and extension
+ * lists), then the path against ws_paths[0..n). Writes why into why unless OK. Pure.
+ */
+gw_upgrade_verdict_t gw_upgrade_check(const gw_upgrade_t *u, const char *const *ws_paths, size_t n,
+                                      char *why, size_t why_size);
+
+/*
+ * LWS_CALLBACK_HTTP_CONFIRM_UPGRADE. 0 lets lws upgrade; -1 makes lws close the connection,
+ * after the 400 problem written here — or, for an Upgrade value other than websocket/h2c,
+ * after lws's own 403, written before this runs. Never reads the callback's `in`, which
+ * lws 4.1.6 may have freed. lws thread.
+ */
+int gw_guard_confirm_upgrade(gw_server_t *srv, struct lws *wsi);
+
+/*
+ * A request lws serves as plain HTTP (LWS_CALLBACK_HTTP): NULL when it carries no upgrade
+ * header, else why it is refused (400 invalid_upgrade, connection closed): an empty
+ * Upgrade, Sec-WebSocket-*, HTTP2-Settings (Connection: upgrade alone passes). Static string.
+ */
+const char *gw_guard_plain(struct lws *wsi);
 
 #endif

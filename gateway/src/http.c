@@ -19,10 +19,13 @@
 
 #include "gateway.h"
 #include "mentis/crypto.h"
+#include "mentis/jwt.h"
 
-#define MAX_EXTRA_HEADERS 6
+#define MAX_EXTRA_HEADERS 20
 #define BODY_CHUNK        16384
-#define HEADERS_SIZE      2048
+#define HEADERS_SIZE      4096
+#define BEARER_MAX        (MENTIS_JWT_MAX_LEN + 1)
+#define INLINE_BODY_MAX   16384 /* bodies up to this go out in the headers' write */
 
 enum phase {
     PHASE_HANDLING, /* the handler has not answered yet */
@@ -67,6 +70,15 @@ struct gw_request {
     bool reading_body; /* waiting for LWS_CALLBACK_HTTP_BODY_COMPLETION */
     char code[48];     /* a problem's machine code, for the access log */
     char detail[384];  /* a problem's detail (a service's message), for the access log */
+    char reason[48];   /* why, more precisely than the client is told (log only) */
+
+    gw_client_t client;
+    gw_identity_t identity;
+    char user_agent[256];
+    char if_match[64];
+    char *bearer;        /* the Authorization bearer token ("" when none) */
+    bool access_pending; /* waiting for mentis-auth (a beta-token check) */
+    bool route_counted;  /* counted in its route's in-flight gauge */
 };
 
 gw_server_t *gw_request_server(const gw_request_t *req)
@@ -113,6 +125,36 @@ const char *gw_request_query(const gw_request_t *req, size_t i)
     return p;
 }
 
+const gw_client_t *gw_request_client(const gw_request_t *req)
+{
+    return &req->client;
+}
+
+const gw_identity_t *gw_request_identity(const gw_request_t *req)
+{
+    return &req->identity;
+}
+
+gw_identity_t *gw_request_identity_mut(gw_request_t *req)
+{
+    return &req->identity;
+}
+
+const char *gw_request_user_agent(const gw_request_t *req)
+{
+    return req->user_agent;
+}
+
+const char *gw_request_if_match(const gw_request_t *req)
+{
+    return req->if_match;
+}
+
+const char *gw_request_bearer(const gw_request_t *req)
+{
+    return req->bearer ? req->bearer : "";
+}
+
 void gw_request_set_work(gw_request_t *req, void *work, void (*release)(void *work))
 {
     req->work = work;
@@ -133,11 +175,27 @@ static void release_work(gw_request_t *req)
 static void request_end(gw_request_t *req, int status)
 {
     gw_server_t *srv = req->srv;
+    if (req->access_pending) {
+        req->access_pending = false;
+        gw_access_forget(srv->access, req);
+    }
     release_work(req);
     double secs = (double)(gw_now_ns() - req->started_ns) / 1e9;
-    gw_observe_request(srv->observe, req->route, req->method, req->path, status, secs,
-                       req->request_id, req->code[0] ? req->code : NULL,
-                       req->detail[0] ? req->detail : NULL);
+    gw_observe_request(srv->observe, &(gw_observe_entry_t){
+                                         .route = req->route,
+                                         .method = req->method,
+                                         .path = req->path,
+                                         .status = status,
+                                         .seconds = secs,
+                                         .request_id = req->request_id,
+                                         .code = req->code[0] ? req->code : NULL,
+                                         .detail = req->detail[0] ? req->detail : NULL,
+                                         .reason = req->reason[0] ? req->reason : NULL,
+                                         .client_ip = req->client.ip,
+                                         .principal = req->identity.principal[0]
+                                                          ? req->identity.principal
+                                                          : NULL,
+                                     });
     if (req->prev)
         req->prev->next = req->next;
     else
@@ -146,9 +204,12 @@ static void request_end(gw_request_t *req, int status)
         req->next->prev = req->prev;
     srv->inflight--;
     gw_observe_inflight(srv->observe, -1);
+    if (req->route_counted)
+        gw_observe_route_inflight(srv->observe, req->route, -1);
     if (req->pss)
         req->pss->req = NULL;
     free(req->buf);
+    free(req->bearer);
     free(req->query);
     free(req->in_body);
     free(req);
@@ -183,6 +244,12 @@ void gw_respond(gw_request_t *req, int status, const char *content_type, const v
     snprintf(req->content_type, sizeof req->content_type, "%s", content_type ? content_type : "");
     req->body_len = len;
     req->phase = PHASE_HEADERS;
+    if (req->reading_body) {
+        /* Answered before the body was read whole (a refusal): what is left of it is
+         * dropped, and the connection cannot be trusted for another request. */
+        req->reading_body = false;
+        req->close_after = true;
+    }
     if (atomic_load(&req->srv->draining))
         req->close_after = true;
     if (req->wsi == NULL)
@@ -218,6 +285,8 @@ static const char *status_code(int status)
         return "uri_too_long";
     case 415:
         return "unsupported_media_type";
+    case 431:
+        return "request_header_fields_too_large";
     default:
         return mentis_status_str(mentis_status_from_http(status));
     }
@@ -232,6 +301,11 @@ void gw_request_note(gw_request_t *req, const char *code, const char *fmt, ...)
     vsnprintf(req->detail, sizeof req->detail, fmt, ap);
     va_end(ap);
     snprintf(req->code, sizeof req->code, "%s", code);
+}
+
+void gw_request_reason(gw_request_t *req, const char *reason)
+{
+    snprintf(req->reason, sizeof req->reason, "%s", reason);
 }
 
 static void respond_problem(gw_request_t *req, int status, const char *code, cJSON *errors,
@@ -364,16 +438,12 @@ static long long content_length(struct lws *wsi)
 }
 
 /*
- * A forwarded route: refuses a body it cannot take (413 by the route's limit, before
- * reading; 415 when it is not JSON), else starts reading it or, with none, forwards now.
+ * A forwarded route with a body: refuses one it cannot take (413 by the route's limit,
+ * before reading; 415 when it is not JSON), else starts reading it.
  */
-static void begin_forward(gw_request_t *req, struct lws *wsi, bool body)
+static void begin_body(gw_request_t *req, struct lws *wsi)
 {
     const gw_route_t *route = req->route;
-    if (!body) {
-        gw_forward_handle(req);
-        return;
-    }
     long long announced = content_length(wsi);
     if (route->body_limit == 0) {
         gw_respond_problem(req, 413, NULL, "%s %s takes no request body", route->method,
@@ -399,14 +469,47 @@ static void begin_forward(gw_request_t *req, struct lws *wsi, bool body)
     req->reading_body = true;
 }
 
+/*
+ * lws 4.1 does not read while a transaction is in progress, yet keeps the socket in its
+ * poll set: a client that closes (or pipelines) while an answer is awaited makes the loop
+ * spin until the answer. So reading stops until the answer is out, and
+ * gw_http_check_clients notices a client that leaves.
+ */
+static void pause_until_answered(gw_request_t *req)
+{
+    if (req->phase == PHASE_HANDLING && !req->reading_body && !req->rx_paused &&
+        req->wsi != NULL) {
+        req->rx_paused = true;
+        lws_rx_flow_control(req->wsi, 0);
+    }
+}
+
+/* The caller is who the route needs: count it against its rate limit and run the route
+ * (a forwarded route with a body runs once the body is read). */
+static void proceed(gw_request_t *req)
+{
+    if (!gw_limits_rate(req->srv->limits, req))
+        return;
+    if (req->route->handler != NULL)
+        req->route->handler(req);
+    else if (!req->reading_body)
+        gw_forward_handle(req);
+}
+
+void gw_http_access_done(gw_request_t *req, bool ok)
+{
+    req->access_pending = false;
+    if (ok && req->phase == PHASE_HANDLING)
+        proceed(req);
+    pause_until_answered(req);
+}
+
 int gw_http_body(struct gw_session *pss, const void *in, size_t len)
 {
     gw_request_t *req = pss->req;
     if (req == NULL || !req->reading_body)
         return 0; /* refused already: the bytes are dropped, the connection closes after */
     if (len > req->route->body_limit - req->in_len) {
-        req->reading_body = false;
-        req->close_after = true;
         gw_respond_problem(req, 413, NULL, "the body of %s %s is limited to %zu bytes",
                            req->route->method, req->route->path, req->route->body_limit);
         return 0;
@@ -422,11 +525,11 @@ int gw_http_body_done(struct gw_session *pss)
     if (req == NULL || !req->reading_body)
         return 0;
     req->reading_body = false;
-    gw_forward_handle(req);
-    if (req->phase == PHASE_HANDLING && req->wsi != NULL) {
-        req->rx_paused = true;
-        lws_rx_flow_control(req->wsi, 0);
-    }
+    /* With the access check still waiting, gw_http_access_done runs the route. A route
+     * refused by its rate limit after the check was answered then (phase moved on). */
+    if (!req->access_pending && req->phase == PHASE_HANDLING)
+        gw_forward_handle(req);
+    pause_until_answered(req);
     return 0;
 }
 
@@ -446,6 +549,84 @@ static bool has_body(struct lws *wsi)
     return false;
 }
 
+/* Copies what the access check and the forwarder need of the request's headers. */
+static bool take_credentials(struct lws *wsi, gw_request_t *req)
+{
+    req->bearer = calloc(1, BEARER_MAX + 16);
+    if (req->bearer == NULL)
+        return false;
+    int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (n > 0) {
+        char *auth = malloc((size_t)n + 1);
+        if (auth == NULL)
+            return false;
+        if (lws_hdr_copy(wsi, auth, n + 1, WSI_TOKEN_HTTP_AUTHORIZATION) == n &&
+            strncasecmp(auth, "Bearer ", 7) == 0) {
+            const char *t = auth + 7;
+            while (*t == ' ')
+                t++;
+            size_t len = strlen(t);
+            while (len > 0 && t[len - 1] == ' ')
+                len--;
+            /* Too long to be a token: keep a prefix, which can only fail to verify. */
+            if (len > BEARER_MAX - 1)
+                len = BEARER_MAX - 1;
+            memcpy(req->bearer, t, len);
+            req->bearer[len] = '\0';
+        } else if (n > 0) {
+            snprintf(req->bearer, BEARER_MAX, "-"); /* another scheme: never valid */
+        }
+        free(auth);
+    }
+    char im[96];
+    if (lws_hdr_copy(wsi, im, sizeof im, WSI_TOKEN_HTTP_IF_MATCH) > 0) {
+        const char *v = im;
+        if (strncmp(v, "W/", 2) == 0)
+            v += 2;
+        size_t len = strlen(v);
+        if (len >= 2 && v[0] == '"' && v[len - 1] == '"')
+            v++, len -= 2;
+        snprintf(req->if_match, sizeof req->if_match, "%.*s", (int)len, v);
+    }
+    return true;
+}
+
+/* The CORS headers of an answer to an allowed origin. */
+static void cors_headers(gw_request_t *req, const char *origin)
+{
+    gw_response_header(req, "Access-Control-Allow-Origin", origin);
+    gw_response_header(req, "Vary", "Origin");
+    gw_response_header(req, "Access-Control-Expose-Headers",
+                       "X-Request-Id, Location, ETag, Retry-After, RateLimit-Limit, "
+                       "RateLimit-Remaining, RateLimit-Reset");
+}
+
+/* OPTIONS on a known path: a CORS preflight, or a plain OPTIONS (Allow). */
+static void answer_options(gw_request_t *req, struct lws *wsi, const char *origin,
+                           const char *allow)
+{
+    char want[32];
+    bool preflight = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) > 0 &&
+                     gw_header(wsi, "access-control-request-method:", want, sizeof want);
+    if (!preflight) {
+        gw_response_header(req, "Allow", allow);
+        gw_respond(req, 204, NULL, NULL, 0);
+        return;
+    }
+    if (origin == NULL) {
+        gw_respond_problem(req, 403, "cors_origin_refused",
+                           "this origin may not call the API from a browser");
+        return;
+    }
+    gw_response_header(req, "Access-Control-Allow-Methods", allow);
+    gw_response_header(req, "Access-Control-Allow-Headers",
+                       "Authorization, Content-Type, If-Match, Idempotency-Key, X-Request-Id, "
+                       "traceparent");
+    gw_response_header(req, "Access-Control-Max-Age", "600");
+    gw_response_header(req, "Allow", allow);
+    gw_respond(req, 204, NULL, NULL, 0);
+}
+
 int gw_http_begin(gw_server_t *srv, struct lws *wsi, struct gw_session *pss, const char *uri,
                   size_t uri_len)
 {
@@ -463,6 +644,7 @@ int gw_http_begin(gw_server_t *srv, struct lws *wsi, struct gw_session *pss, con
     srv->inflight++;
     gw_observe_inflight(srv->observe, 1);
     pss->req = req;
+    const gw_settings_t *settings = srv->settings;
 
     char *uri_ptr = NULL;
     int ulen = 0;
@@ -477,27 +659,73 @@ int gw_http_begin(gw_server_t *srv, struct lws *wsi, struct gw_session *pss, con
     char incoming[GW_TRACEPARENT_SIZE + 8];
     incoming_traceparent(wsi, incoming, sizeof incoming);
     gw_traceparent_next(incoming, req->traceparent);
+    gw_edge_client(settings, wsi, &req->client);
+    if (lws_hdr_copy(wsi, req->user_agent, sizeof req->user_agent, WSI_TOKEN_HTTP_USER_AGENT) < 0)
+        req->user_agent[0] = '\0';
     if (atomic_load(&srv->draining))
         req->close_after = true;
+    /* Headers every answer carries, refusals included. */
+    char origin_buf[256];
+    const char *origin = gw_edge_cors_origin(settings, wsi, origin_buf, sizeof origin_buf);
+    if (origin != NULL)
+        cors_headers(req, origin);
+    if (settings->hsts || req->client.https)
+        gw_response_header(req, "Strict-Transport-Security", "max-age=31536000; includeSubDomains");
 
+    size_t copy = uri_len > GW_PATH_MAX ? GW_PATH_MAX : uri_len;
+    memcpy(req->path, uri, copy);
+    req->path[copy] = '\0';
+    /* No route reads a body it was not asked for: a refused request's body is never read,
+     * so the connection cannot be reused after the answer. */
+    bool body = has_body(wsi);
+    if (body)
+        req->close_after = true;
+
+    /* lws holds up to GW_HEAD_HARD_MAX bytes of head (more and it drops the connection
+     * before we see anything); above GW_HEAD_MAX of the headers it knows, the client gets
+     * a 431 instead. Headers lws does not know count toward the hard cap only. */
+    size_t head = 0;
+    for (int t = 0; t < WSI_TOKEN_COUNT; t++) {
+        int n = lws_hdr_total_length(wsi, (enum lws_token_indexes)t);
+        if (n > 0)
+            head += (size_t)n;
+    }
+    if (head > GW_HEAD_MAX) {
+        req->close_after = true;
+        gw_respond_problem(req, 431, NULL, "the request's headers are larger than %d bytes",
+                           GW_HEAD_MAX);
+        goto out;
+    }
+
+    const char *upgrade = gw_guard_plain(wsi); /* upgrade headers lws did not act on */
+    if (upgrade != NULL) {
+        gw_limits_reject(srv->limits, GW_REJECT_UPGRADE);
+        req->close_after = true;
+        gw_respond_problem(req, 400, "invalid_upgrade", "%s", upgrade);
+        goto out;
+    }
+    if (!gw_edge_origin_secret_ok(settings, wsi)) {
+        gw_limits_reject(srv->limits, GW_REJECT_ORIGIN);
+        req->close_after = true;
+        gw_respond_problem(req, 403, "origin_refused",
+                           "requests must come through the configured front door");
+        goto out;
+    }
+    if (!gw_limits_in_flight(srv->limits, req, srv->inflight))
+        goto out;
     if (uri_len > GW_PATH_MAX) {
-        memcpy(req->path, uri, GW_PATH_MAX);
         req->close_after = true;
         gw_respond_problem(req, 414, NULL, "the path is longer than %d bytes", GW_PATH_MAX);
-        return 0;
+        goto out;
     }
     int query_len = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
     if (query_len > GW_QUERY_BYTES_MAX) {
-        memcpy(req->path, uri, uri_len);
-        req->path[uri_len] = '\0';
         req->close_after = true;
         gw_respond_problem(req, 414, NULL, "the query is longer than %d bytes", GW_QUERY_BYTES_MAX);
-        return 0;
+        goto out;
     }
     if (!take_query(wsi, req))
         return -1;
-    memcpy(req->path, uri, uri_len);
-    req->path[uri_len] = '\0';
 
     /* lws gave the request head timeout_secs; from here the route's own deadline rules, so
      * allow that plus room to write. A client that never reads its answer is still cut. */
@@ -507,11 +735,6 @@ int gw_http_begin(gw_server_t *srv, struct lws *wsi, struct gw_session *pss, con
     char allow[160];
     gw_match_t match =
         gw_route_match(req->method, req->path, &route, &req->params, allow, sizeof allow);
-    /* No route reads a body yet: one that is announced is refused, and since it is never
-     * read, the connection cannot be reused after the answer. */
-    bool body = has_body(wsi);
-    if (body)
-        req->close_after = true;
     switch (match) {
     case GW_MATCH_BAD_PARAM:
         req->route = route;
@@ -526,33 +749,36 @@ int gw_http_begin(gw_server_t *srv, struct lws *wsi, struct gw_session *pss, con
                            req->path, allow);
         break;
     case GW_MATCH_OPTIONS:
-        gw_response_header(req, "Allow", allow);
-        gw_respond(req, 204, NULL, NULL, 0);
+        answer_options(req, wsi, origin, allow);
         break;
-    case GW_MATCH_FOUND:
+    case GW_MATCH_FOUND: {
         req->route = route;
-        if (route->handler == NULL) {
-            begin_forward(req, wsi, body);
-            break;
-        }
-        if (body) {
+        req->route_counted = true;
+        gw_observe_route_inflight(srv->observe, route, 1);
+        if (body && route->handler != NULL) {
             gw_respond_problem(req, 413, NULL, "%s %s takes no request body", route->method,
                                route->path);
             break;
         }
-        route->handler(req);
+        if (!take_credentials(wsi, req))
+            return -1;
+        gw_access_result_t access = gw_access_check(srv->access, req, wsi);
+        if (access == GW_ACCESS_ANSWERED)
+            break;
+        if (body)
+            begin_body(req, wsi);
+        if (req->phase != PHASE_HANDLING)
+            break;
+        if (access == GW_ACCESS_PENDING) {
+            req->access_pending = true;
+            break;
+        }
+        proceed(req);
         break;
     }
-    if (req->reading_body)
-        return 0; /* reading goes on; the handler runs at LWS_CALLBACK_HTTP_BODY_COMPLETION */
-    /* lws 4.1 does not read while a transaction is in progress, yet keeps the socket in its
-     * poll set: a client that closes (or pipelines) while an answer is awaited makes the
-     * loop spin until the answer. So reading stops until the answer is out, and
-     * gw_http_check_clients notices a client that leaves. */
-    if (req->phase == PHASE_HANDLING) {
-        req->rx_paused = true;
-        lws_rx_flow_control(wsi, 0);
     }
+out:
+    pause_until_answered(req);
     return 0;
 }
 
@@ -565,10 +791,15 @@ static int add_header(struct lws *wsi, const char *name, const char *value, unsi
                                        (const unsigned char *)value, (int)strlen(value), p, end);
 }
 
-static int write_headers(struct lws *wsi, gw_request_t *req)
+/*
+ * Writes the headers — and, when the body is small, the body with them in the same
+ * write: one send and one writable callback per answer instead of two, which under load
+ * is a poll round and a syscall saved per request. *with_body says which happened.
+ */
+static int write_headers(struct lws *wsi, gw_request_t *req, bool *with_body)
 {
-    unsigned char buf[LWS_PRE + HEADERS_SIZE];
-    unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
+    unsigned char buf[LWS_PRE + HEADERS_SIZE + INLINE_BODY_MAX];
+    unsigned char *start = buf + LWS_PRE, *p = start, *end = start + HEADERS_SIZE - 1;
     if (lws_add_http_header_status(wsi, (unsigned)req->status | LWSAHH_FLAG_NO_SERVER_NAME, &p,
                                    end))
         return -1;
@@ -592,7 +823,16 @@ static int write_headers(struct lws *wsi, gw_request_t *req)
     }
     if (req->close_after && add_header(wsi, "connection:", "close", &p, end))
         return -1;
-    return lws_finalize_write_http_header(wsi, start, &p, end) ? -1 : 0;
+    if (lws_finalize_http_header(wsi, &p, end))
+        return -1;
+    *with_body = !req->head && req->body_len > 0 && req->body_len <= INLINE_BODY_MAX;
+    if (*with_body) {
+        /* HTTP/1 headers are raw bytes to lws: the body may follow them in one write. */
+        memcpy(p, req->buf + LWS_PRE, req->body_len);
+        p += req->body_len;
+    }
+    int len = lws_ptr_diff(p, start);
+    return lws_write(wsi, start, (size_t)len, LWS_WRITE_HTTP_HEADERS) == len ? 0 : -1;
 }
 
 /* The answer is out: end the request and either keep the connection for the next one or close. */
@@ -611,11 +851,12 @@ int gw_http_writeable(struct lws *wsi, struct gw_session *pss)
     if (req == NULL || req->phase == PHASE_HANDLING)
         return 0;
     if (req->phase == PHASE_HEADERS) {
-        if (write_headers(wsi, req) != 0) {
+        bool with_body = false;
+        if (write_headers(wsi, req, &with_body) != 0) {
             request_end(req, req->status);
             return -1;
         }
-        if (req->head || req->body_len == 0)
+        if (req->head || req->body_len == 0 || with_body)
             return finish(wsi, req);
         req->phase = PHASE_BODY;
         lws_callback_on_writable(wsi);

@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -61,6 +62,49 @@ mentis_status_t gw_listener_open(const char *addr, int port, int *fd_out)
     return MENTIS_OK;
 }
 
+/* What a connection remembers of its client for the per-address count (its lws opaque
+ * user data, freed when lws destroys the connection). */
+struct conn {
+    uint8_t addr[16];
+};
+
+/*
+ * Refuses a connection over the per-address cap: a short 503 problem written straight
+ * to the socket (it fits in any send buffer), then the connection is closed. No lws
+ * state is spent on it.
+ */
+static void refuse(int fd, const char *ip, int cap)
+{
+    char body[384], msg[768];
+    int blen = snprintf(body, sizeof body,
+                        "{\"type\":\"about:blank\",\"title\":\"Service Unavailable\","
+                        "\"status\":503,\"detail\":\"too many connections from %s (at most "
+                        "%d)\",\"code\":\"too_many_connections\"}",
+                        ip, cap);
+    int n = snprintf(msg, sizeof msg,
+                     "HTTP/1.1 503 Service Unavailable\r\n"
+                     "content-type: application/problem+json\r\n"
+                     "retry-after: 1\r\nconnection: close\r\n"
+                     "content-length: %d\r\n\r\n%s",
+                     blen, body);
+    if (n > 0 && (size_t)n < sizeof msg) {
+        ssize_t w = send(fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        (void)w; /* best effort: the client may already be gone */
+    }
+    shutdown(fd, SHUT_WR);
+    close(fd);
+}
+
+void gw_listener_conn_closed(gw_server_t *srv, struct lws *wsi)
+{
+    struct conn *c = lws_get_opaque_user_data(wsi);
+    if (c == NULL)
+        return;
+    lws_set_opaque_user_data(wsi, NULL);
+    gw_limits_conn_close(srv->limits, c->addr);
+    free(c);
+}
+
 static void resume_accepting(lws_sorted_usec_list_t *sul)
 {
     gw_server_t *srv = lws_container_of(sul, gw_server_t, accept_sul);
@@ -72,7 +116,9 @@ static void resume_accepting(lws_sorted_usec_list_t *sul)
 static void accept_waiting(gw_server_t *srv, struct lws_vhost *vh)
 {
     for (int i = 0; i < ACCEPTS_PER_WAKE; i++) {
-        int fd = accept(srv->listen_fd, NULL, NULL);
+        struct sockaddr_storage ss;
+        socklen_t sslen = sizeof ss;
+        int fd = accept(srv->listen_fd, (struct sockaddr *)&ss, &sslen);
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                 /* Out of descriptors: the connection stays queued and poll(2) would wake us
@@ -95,8 +141,35 @@ static void accept_waiting(gw_server_t *srv, struct lws_vhost *vh)
          * body back until the client's delayed ACK (~40 ms on every keep-alive request). */
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        if (lws_adopt_socket_vhost(vh, fd) == NULL) /* lws closed fd */
+        struct conn *c = calloc(1, sizeof *c);
+        if (c == NULL || !gw_addr_of_sockaddr(&ss, c->addr)) {
+            free(c);
+            close(fd);
+            continue;
+        }
+        if (!gw_limits_conn_open(srv->limits, c->addr)) {
+            char ip[GW_ADDR_SIZE];
+            gw_addr_str(c->addr, ip);
+            refuse(fd, ip, srv->settings->max_conns_per_ip);
+            /* No request was read, so this is the access log's line for it. */
+            const char *kv[] = {"status", "503", "code", "too_many_connections", "client_ip", ip,
+                                NULL};
+            mentis_log_kv(MENTIS_LOG_WARN, "connection refused", kv);
+            free(c);
+            continue;
+        }
+        struct lws *wsi = lws_adopt_socket_vhost(vh, fd);
+        if (wsi == NULL) { /* lws closed fd */
+            gw_limits_conn_close(srv->limits, c->addr);
+            free(c);
             mentis_log_warn("listener: lws could not take a new connection");
+            continue;
+        }
+        lws_set_opaque_user_data(wsi, c);
+        /* The whole request head must arrive within the header timeout: lws by itself
+         * would wait for ever on a client that sends one byte now and then. Once the head
+         * is complete the request's own deadline takes over (http.c). */
+        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, srv->settings->header_timeout_s);
     }
 }
 

@@ -18,7 +18,7 @@ static void usage(FILE *out)
             "mentis-gateway %s: the public HTTP edge of mentis\n\n"
             "usage: mentis-gateway [--help | --version | --config]\n\n"
             "Runs until SIGTERM or SIGINT. Configured by MENTIS_* environment variables;\n"
-            "--config lists them. Public routes: GET /api/health, /healthz, /readyz.\n"
+            "--config lists them. GET /api/openapi.json describes every route.\n"
             "Admin endpoints: /healthz /readyz /metrics.\n",
             MENTIS_VERSION);
 }
@@ -109,6 +109,9 @@ int main(int argc, char **argv)
         goto fail;
     if (gw_discovery_create(srv.bus, metrics, &srv.discovery) != MENTIS_OK)
         goto fail;
+    if (gw_limits_create(&settings, metrics, &srv.limits) != MENTIS_OK ||
+        gw_access_create(&srv, metrics, &srv.access) != MENTIS_OK)
+        goto fail;
     if (gw_server_listen(&srv) != MENTIS_OK)
         goto fail;
 
@@ -144,8 +147,11 @@ out:
     mentis_admin_stop(admin);
     gw_discovery_stop(srv.discovery);
     gw_discovery_destroy(srv.discovery);
+    gw_access_stop(srv.access);
     mentis_bus_close(srv.bus);
     mentis_bus_dispatch_destroy(srv.dispatch);
+    gw_access_destroy(srv.access);
+    gw_limits_destroy(srv.limits);
     gw_observe_destroy(srv.observe);
     mentis_metrics_destroy(metrics);
     mentis_config_destroy(cfg);

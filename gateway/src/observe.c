@@ -27,6 +27,7 @@ static const char *const duration_labels[] = {"method", "route", NULL};
 struct series {
     mentis_counter_t *requests[CLASSES];
     mentis_histogram_t *duration;
+    mentis_gauge_t *inflight; /* routes only */
 };
 
 struct gw_observe {
@@ -85,6 +86,12 @@ mentis_status_t gw_observe_create(mentis_metrics_t *metrics, gw_observe_t **out)
         const gw_route_t *r = &gw_routes[i];
         if (!series_init(metrics, &o->routes[i], r->method, r->path))
             goto fail;
+        const char *values[] = {r->method, r->path, NULL};
+        o->routes[i].inflight = mentis_metrics_gauge(
+            metrics, "mentis_http_route_in_flight", "HTTP requests of this route being handled",
+            duration_labels, values);
+        if (o->routes[i].inflight == NULL)
+            goto fail;
         snprintf(o->subjects[i], sizeof o->subjects[i], "%s %s", r->method, r->path);
         o->endpoints[i] = (mentis_srv_endpoint_t){
             .name = r->name,
@@ -126,6 +133,11 @@ void gw_observe_inflight(gw_observe_t *o, int delta)
     mentis_gauge_add(o->inflight, delta);
 }
 
+void gw_observe_route_inflight(gw_observe_t *o, const gw_route_t *route, int delta)
+{
+    mentis_gauge_add(o->routes[route - gw_routes].inflight, delta);
+}
+
 static struct series *series_for(gw_observe_t *o, const gw_route_t *route, const char *method)
 {
     if (route != NULL)
@@ -139,44 +151,44 @@ static struct series *series_for(gw_observe_t *o, const gw_route_t *route, const
     return s;
 }
 
-void gw_observe_request(gw_observe_t *o, const gw_route_t *route, const char *method,
-                        const char *path, int status, double seconds, const char *request_id,
-                        const char *code, const char *detail)
+void gw_observe_request(gw_observe_t *o, const gw_observe_entry_t *e)
 {
-    struct series *s = series_for(o, route, method);
-    int cls = status / 100 - 1;
+    struct series *s = series_for(o, e->route, e->method);
+    int cls = e->status / 100 - 1;
     if (s != NULL && cls >= 0 && cls < CLASSES) {
         mentis_counter_inc(s->requests[cls]);
-        mentis_histogram_observe(s->duration, seconds);
+        mentis_histogram_observe(s->duration, e->seconds);
     }
-    if (route != NULL && status >= 500)
-        mentis_srv_last_error_set(&o->last_errors[route - gw_routes], code, detail);
+    if (e->route != NULL && e->status >= 500)
+        mentis_srv_last_error_set(&o->last_errors[e->route - gw_routes], e->code, e->detail);
 
-    bool error = status >= 400;
+    bool error = e->status >= 400;
     if (!error && !mentis_log_sample())
         return;
     char st[8], ms[32];
-    snprintf(st, sizeof st, "%d", status);
-    snprintf(ms, sizeof ms, "%.3f", seconds * 1e3);
-    const char *kv[16] = {"method", method, "path", path, "status", st, "duration_ms", ms};
+    snprintf(st, sizeof st, "%d", e->status);
+    snprintf(ms, sizeof ms, "%.3f", e->seconds * 1e3);
+    const char *kv[24] = {"method", e->method, "path", e->path, "status", st, "duration_ms", ms};
     size_t n = 8;
-    if (route != NULL) {
-        kv[n++] = "route";
-        kv[n++] = route->name;
-    }
-    if (code != NULL) {
-        kv[n++] = "code";
-        kv[n++] = code;
-    }
-    if (detail != NULL) {
-        kv[n++] = "detail";
-        kv[n++] = detail;
+    const char *opt[][2] = {
+        {"route", e->route ? e->route->name : NULL},
+        {"client_ip", e->client_ip && e->client_ip[0] ? e->client_ip : NULL},
+        {"principal", e->principal},
+        {"code", e->code},
+        {"reason", e->reason},
+        {"detail", e->detail},
+    };
+    for (size_t i = 0; i < sizeof opt / sizeof opt[0]; i++) {
+        if (opt[i][1] == NULL)
+            continue;
+        kv[n++] = opt[i][0];
+        kv[n++] = opt[i][1];
     }
     kv[n] = NULL;
-    mentis_log_bind(request_id, NULL);
-    mentis_log_kv(status >= 500 ? MENTIS_LOG_ERROR
-                  : error       ? MENTIS_LOG_WARN
-                                : MENTIS_LOG_INFO,
+    mentis_log_bind(e->request_id, NULL);
+    mentis_log_kv(e->status >= 500 ? MENTIS_LOG_ERROR
+                  : error         ? MENTIS_LOG_WARN
+                                  : MENTIS_LOG_INFO,
                   "request", kv);
     mentis_log_bind(NULL, NULL);
 }

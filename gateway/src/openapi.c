@@ -129,10 +129,22 @@ static cJSON *operation(const gw_route_t *r, cJSON *schemas)
         cJSON_AddItemToObject(body, "content",
                               json_content(ref(r->request->name), "application/json"));
     }
+    if (r->tier != GW_TIER_PUBLIC) {
+        /* An access token or a beta token; the admin tier needs the admin role too. */
+        cJSON *security = cJSON_AddArrayToObject(op, "security");
+        cJSON *scheme = cJSON_CreateObject();
+        cJSON_AddArrayToObject(scheme, "bearer");
+        cJSON_AddItemToArray(security, scheme);
+    }
     cJSON *responses = cJSON_AddObjectToObject(op, "responses");
-    cJSON *ok = cJSON_AddObjectToObject(responses, r->location ? "201" : "200");
-    cJSON_AddStringToObject(ok, "description", r->location ? "Created" : "OK");
-    if (r->response != NULL) {
+    int status = r->status ? r->status : r->location ? 201 : 200;
+    char code[8];
+    snprintf(code, sizeof code, "%d", status);
+    cJSON *ok = cJSON_AddObjectToObject(responses, code);
+    cJSON_AddStringToObject(ok, "description", gw_http_reason(status));
+    if (status == 204) {
+        /* No content. */
+    } else if (r->response != NULL) {
         cJSON_AddItemToObject(ok, "content",
                               json_content(ref(r->response->name), "application/json"));
     } else {
@@ -185,6 +197,13 @@ cJSON *gw_openapi_document(const gw_route_t *routes, size_t n)
     cJSON_AddStringToObject(problem, "description", "An RFC 9457 problem");
     cJSON_AddItemToObject(problem, "content",
                           json_content(ref("Problem"), "application/problem+json"));
+    cJSON *bearer = cJSON_AddObjectToObject(
+        cJSON_AddObjectToObject(components, "securitySchemes"), "bearer");
+    cJSON_AddStringToObject(bearer, "type", "http");
+    cJSON_AddStringToObject(bearer, "scheme", "bearer");
+    cJSON_AddStringToObject(bearer, "description",
+                            "An access token (a JWT from /api/auth/login) or a beta token "
+                            "(\"mtb_...\")");
     bool ok = doc != NULL && paths != NULL && schemas != NULL;
     for (size_t i = 0; ok && i < n; i++) {
         const gw_route_t *r = &routes[i];

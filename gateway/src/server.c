@@ -60,7 +60,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     switch (reason) {
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         mentis_bus_dispatch_run(server_of(wsi)->dispatch);
+        gw_access_run_events(server_of(wsi)->access);
         return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        gw_listener_conn_closed(server_of(wsi), wsi);
+        return 0;
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: /* before lws's upgrade code runs: guard.c */
+        return gw_guard_confirm_upgrade(server_of(wsi), wsi);
     case LWS_CALLBACK_HTTP:
         return gw_http_begin(server_of(wsi), wsi, pss, in, len);
     case LWS_CALLBACK_HTTP_BODY:
@@ -138,9 +144,9 @@ mentis_status_t gw_server_listen(gw_server_t *srv)
     info.vhost_name = "mentis-gateway";
     info.headers = &security_headers;
     info.count_threads = 1;
-    info.max_http_header_data = 8192;
-    info.timeout_secs = 10;      /* a stalled request head or body */
-    info.keepalive_timeout = 30; /* an idle keep-alive connection */
+    info.max_http_header_data = GW_HEAD_HARD_MAX;
+    info.timeout_secs = (unsigned)s->header_timeout_s; /* a stalled request head or body */
+    info.keepalive_timeout = s->idle_timeout_s;        /* an idle keep-alive connection */
     srv->lws = lws_create_context(&info);
     if (srv->lws == NULL)
         return mentis_err_set(MENTIS_ERR_INTERNAL, NULL, "cannot create the lws context");
@@ -232,6 +238,7 @@ static void *loop_main(void *arg)
     lws_sul_schedule(srv->lws, 0, &srv->discovery_sul, discovery_round, 1);
     lws_sul_schedule(srv->lws, 0, &srv->clients_sul, check_clients,
                      GW_CLIENT_CHECK_MS * LWS_US_PER_MS);
+    gw_access_start(srv->access);
     while (!srv->stop_now) {
         if (lws_service(srv->lws, 0) < 0) {
             mentis_log_error("lws service loop failed; stopping");
@@ -244,6 +251,7 @@ static void *loop_main(void *arg)
                 break;
         }
     }
+    gw_access_halt(srv->access);
     lws_sul_cancel(&srv->discovery_sul);
     lws_sul_cancel(&srv->clients_sul);
     lws_sul_cancel(&srv->drain_sul);

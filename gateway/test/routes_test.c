@@ -4,7 +4,7 @@
  * The production binary never contains these (no fake answers in production); this binary
  * lets the tests drive the generic forwarder end to end with real NATS.
  */
-#include "gateway.h"
+#include "routes.h"
 #include "mentis/test/gateway_test.pb-c.h"
 
 #define ECHO_REQ  &mentis__test__echo_request__descriptor
@@ -12,6 +12,7 @@
 
 const gw_route_t gw_routes[] = {
     GW_BUILTIN_ROUTES,
+    GW_SERVICE_ROUTES,
     {.method = "POST",
      .path = "/api/test/echo/{id}/items/{question_id}",
      .name = "test_echo",

@@ -160,6 +160,60 @@ class StackTest(unittest.TestCase):
                 self.assertIsNotNone(msg, "mentis.v1.%s.health: no reply within 2s" % svc)
                 self.assertFalse(msg.no_responders, "mentis.v1.%s.health: no responders" % svc)
 
+    def api(self, method, path, doc=None, token=None, headers=None):
+        h = dict(headers or {})
+        if token:
+            h["Authorization"] = "Bearer " + token
+        body = None
+        if doc is not None:
+            body = json.dumps(doc).encode()
+            h["Content-Type"] = "application/json"
+        status, hdrs, data = stackctl.http(self.stack.gateway_port, method, path, body=body,
+                                           headers=h)
+        return status, hdrs, (json.loads(data) if data else None)
+
+    def test_05b_a_new_user_signs_in_through_the_gateway(self):
+        # What `make run` printed is enough to sign in as the admin.
+        line = [l for l in self.stack.output().splitlines() if l.strip().startswith("admin:")]
+        self.assertTrue(line, "the stack printed no admin credentials:\n" + self.stack.output())
+        email, password = [x.strip() for x in line[0].split(":", 1)[1].split(" / ")]
+        status, _, doc = self.api("POST", "/api/auth/login", {"email": email, "password": password})
+        self.assertEqual(status, 200, doc)
+        admin = doc["tokens"]["access_token"]
+        self.assertEqual(doc["user"]["role"], "platform_admin", doc)
+
+        status, hdrs, doc = self.api("POST", "/api/auth/register", {
+            "email": "e2e@example.com", "password": "a long e2e password", "display_name": "E2E"})
+        self.assertEqual(status, 201, doc)
+        self.assertEqual(hdrs.get("location"), "/api/auth/me")
+        token = doc["tokens"]["access_token"]
+        user_id = doc["user"]["id"]
+
+        # Forged identity headers change nothing; the admin's list shows the new user.
+        status, _, doc = self.api("GET", "/api/auth/me", token=token, headers={
+            "Mentis-Principal": "00000000-0000-7000-8000-000000000099", "Mentis-Roles": "admin"})
+        self.assertEqual((status, doc["id"], doc["role"]), (200, user_id, "user"), doc)
+        status, _, doc = self.api("GET", "/api/admin/users", token=token)
+        self.assertEqual((status, doc["code"]), (403, "permission_denied"), doc)
+        status, _, doc = self.api("GET", "/api/admin/users", token=admin)
+        self.assertEqual(status, 200, doc)
+        self.assertIn("e2e@example.com", [u["email"] for u in doc["items"]])
+
+        # Logout ends the session at once.
+        status, _, _ = self.api("POST", "/api/auth/logout", {}, token=token)
+        self.assertEqual(status, 204)
+        (status, doc), took = wait_for("the logged-out token refused", lambda: (
+            lambda r: (r[0], r[2]) if r[0] == 401 else None)(self.api("GET", "/api/auth/me", token=token)), 2)
+        self.assertEqual(doc["code"], "token_invalid", doc)
+        note("a logged-out token refused %.0f ms after logout" % (took * 1000))
+
+        # The gateway counted its refusals.
+        status, _, body = stackctl.http(self.stack.admin_port("gateway"), "GET", "/metrics")
+        family = promtext.parse(body.decode()).get("mentis_gateway_rejected_total")
+        self.assertIsNotNone(family, "no mentis_gateway_rejected_total")
+        self.assertGreaterEqual(family.value(reason="unauthenticated"), 1)
+        self.assertGreaterEqual(family.value(reason="forbidden"), 1)
+
     def test_06_kill_and_restart_each_service(self):
         for svc in SERVICES:
             pid = self.stack.pid(svc)

@@ -13,7 +13,7 @@
 typedef struct {
     int status;
     char head[8192]; /* status line and headers, as received */
-    char body[32768];
+    char body[262144];
     size_t body_len;
 } gt_response_t;
 

@@ -35,6 +35,11 @@ extern "C" {
 #define MENTIS_HDR_PRINCIPAL  "Mentis-Principal"
 #define MENTIS_HDR_ROLES      "Mentis-Roles"
 #define MENTIS_HDR_SESSION    "Mentis-Session"
+/* Set by the gateway only, from the verified credentials and the connection. */
+#define MENTIS_HDR_DEVICE     "Mentis-Device"
+#define MENTIS_HDR_EMAIL      "Mentis-Email"
+#define MENTIS_HDR_CLIENT_IP  "Mentis-Client-Ip"
+#define MENTIS_HDR_USER_AGENT "Mentis-User-Agent"
 #define MENTIS_HDR_DEADLINE   "Mentis-Deadline" /* absolute, ms since the Unix epoch */
 #define MENTIS_HDR_TRACEPARENT "traceparent"
 #define MENTIS_HDR_ERROR_CODE "Mentis-Error-Code"
