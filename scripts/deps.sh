@@ -8,7 +8,7 @@ build=(cmake make pkg-config gcc clang libclang-rt-14-dev
        libcjson-dev libcurl4-openssl-dev libsodium-dev)
 run=(nats-server postgresql-15 curl)
 test=(python3 procps)
-bench=(wrk)
+bench=(wrk nginx-light)
 
 want=("${build[@]}")
 case "${1:-build}" in
