@@ -90,6 +90,30 @@ static void merge_params(gw_request_t *req, ProtobufCMessage *msg, mentis_pool_t
     }
 }
 
+/*
+ * The version an If-Match header asks for (RFC 9110 section 13.1.1): 0 when the update is
+ * unconditional (no header, or "*": any current version), 1 with the digits of a strong
+ * entity tag ("3", also without quotes) in out, -1 when it can match no version of ours
+ * (a weak tag — If-Match compares strongly — a list, or anything not a version).
+ */
+static int if_match_version(const char *im, char *out, size_t size)
+{
+    if (im[0] == '\0' || strcmp(im, "*") == 0)
+        return 0;
+    const char *v = im;
+    size_t len = strlen(v);
+    if (len >= 2 && v[0] == '"' && v[len - 1] == '"')
+        v++, len -= 2;
+    if (len == 0 || len >= size || len > 18)
+        return -1;
+    for (size_t i = 0; i < len; i++)
+        if (v[i] < '0' || v[i] > '9')
+            return -1;
+    memcpy(out, v, len);
+    out[len] = '\0';
+    return 1;
+}
+
 static void *pool_alloc(void *data, size_t size)
 {
     return mentis_pool_alloc(data, size);
@@ -342,11 +366,20 @@ void gw_forward_handle(gw_request_t *req)
         merge_params(req, msg, f->pool, &problems);
     /* If-Match makes an update conditional: the version goes to the service, which
      * answers 412 when the resource has moved on. */
-    const char *if_match = gw_request_if_match(req);
-    if (msg != NULL && if_match[0] != '\0' &&
-        protobuf_c_message_descriptor_get_field_by_name(route->request, "expected_version"))
-        mentis_codec_set_text(msg, "expected_version", if_match, strlen(if_match), f->pool,
-                              &problems);
+    if (msg != NULL &&
+        protobuf_c_message_descriptor_get_field_by_name(route->request, "expected_version")) {
+        char version[32];
+        int m = if_match_version(gw_request_if_match(req), version, sizeof version);
+        if (m < 0) {
+            gw_respond_problem(req, 412, "precondition_failed",
+                               "If-Match names no version of this resource (a strong entity tag "
+                               "such as \"3\" is expected)");
+            return;
+        }
+        if (m > 0)
+            mentis_codec_set_text(msg, "expected_version", version, strlen(version), f->pool,
+                                  &problems);
+    }
     if (problems.count > 0 || st != MENTIS_OK || msg == NULL) {
         const mentis_codec_problem_t *first = problems.count ? &problems.items[0] : NULL;
         size_t more = problems.count + problems.dropped - (first != NULL);

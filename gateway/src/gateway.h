@@ -485,7 +485,7 @@ const gw_identity_t *gw_request_identity(const gw_request_t *req);
 gw_identity_t *gw_request_identity_mut(gw_request_t *req);
 /* The User-Agent (truncated to 255 bytes; "" when none). */
 const char *gw_request_user_agent(const gw_request_t *req);
-/* The If-Match value without quotes or W/ ("" when none). */
+/* The If-Match header as received, trimmed by lws ("" when none). */
 const char *gw_request_if_match(const gw_request_t *req);
 /* The bearer token of Authorization ("" when none or not Bearer). */
 const char *gw_request_bearer(const gw_request_t *req);

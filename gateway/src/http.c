@@ -579,15 +579,8 @@ static bool take_credentials(struct lws *wsi, gw_request_t *req)
         free(auth);
     }
     char im[96];
-    if (lws_hdr_copy(wsi, im, sizeof im, WSI_TOKEN_HTTP_IF_MATCH) > 0) {
-        const char *v = im;
-        if (strncmp(v, "W/", 2) == 0)
-            v += 2;
-        size_t len = strlen(v);
-        if (len >= 2 && v[0] == '"' && v[len - 1] == '"')
-            v++, len -= 2;
-        snprintf(req->if_match, sizeof req->if_match, "%.*s", (int)len, v);
-    }
+    if (lws_hdr_copy(wsi, im, sizeof im, WSI_TOKEN_HTTP_IF_MATCH) > 0)
+        snprintf(req->if_match, sizeof req->if_match, "%s", im);
     return true;
 }
 

@@ -283,14 +283,37 @@ static mentis_status_t refuse_self(void)
 }
 
 /* Ends every session of the user (and their refresh tokens) in this transaction. */
-static mentis_status_t end_sessions(mentis_ctx_t *ctx, const char *id, const char *reason)
+/*
+ * The ids of the rows a statement returned (first column), in the pool. Gateways revoke
+ * exactly these sessions: naming them, rather than "every session of the user until now",
+ * keeps a sign-in made in the same second (a new session) working.
+ */
+static mentis_status_t returned_ids(mentis_ctx_t *ctx, const char *sql, const char *const *p,
+                                    int np, const char ***ids, size_t *n)
+{
+    PGresult *res = NULL;
+    mentis_status_t st = mentis_db_exec(mentis_ctx_db(ctx), sql, np, p, &res);
+    if (st != MENTIS_OK)
+        return st;
+    *n = (size_t)PQntuples(res);
+    *ids = mentis_pool_calloc(mentis_ctx_pool(ctx), *n + 1, sizeof **ids);
+    for (size_t i = 0; *ids != NULL && i < *n; i++)
+        (*ids)[i] = mentis_pool_strdup(mentis_ctx_pool(ctx), PQgetvalue(res, (int)i, 0));
+    PQclear(res);
+    if (*ids == NULL)
+        return mentis_err_set(MENTIS_ERR_NO_MEMORY, NULL, "users: out of memory");
+    return MENTIS_OK;
+}
+
+static mentis_status_t end_sessions(mentis_ctx_t *ctx, const char *id, const char *reason,
+                                    const char ***ids, size_t *n)
 {
     const char *p[] = {id, reason};
     mentis_status_t st =
-        mentis_db_exec(mentis_ctx_db(ctx),
-                       "UPDATE auth.sessions SET revoked_at = now(), revoked_reason = $2 "
-                       "WHERE user_id = $1 AND revoked_at IS NULL",
-                       2, p, NULL);
+        returned_ids(ctx,
+                     "UPDATE auth.sessions SET revoked_at = now(), revoked_reason = $2 "
+                     "WHERE user_id = $1 AND revoked_at IS NULL RETURNING id",
+                     p, 2, ids, n);
     if (st == MENTIS_OK)
         st = mentis_db_exec(mentis_ctx_db(ctx),
                             "UPDATE auth.refresh_tokens SET revoked_at = now() "
@@ -389,11 +412,15 @@ mentis_status_t mentis__auth_op_users_update(mentis_ctx_t *ctx, const ProtobufCM
                          : role_changes && role_rank(role) < role_rank(t.role) ? "role_changed"
                                                                                : NULL;
     if (reason != NULL) {
-        if ((st = end_sessions(ctx, out->id, reason)) != MENTIS_OK)
+        const char **ids = NULL;
+        size_t n = 0;
+        if ((st = end_sessions(ctx, out->id, reason, &ids, &n)) != MENTIS_OK)
             return st;
         /* Published at once, so last: only the commit is left, and should that fail the
          * gateways have refused a few tokens early, never accepted one too long. */
-        mentis__auth_publish_revoked(ctx, mentis_ctx_tenant(ctx), out->id, NULL, 0, true, reason);
+        if (n > 0)
+            mentis__auth_publish_revoked(ctx, mentis_ctx_tenant(ctx), out->id, ids, n, true,
+                                         reason);
     }
     return MENTIS_OK;
 }
@@ -415,6 +442,12 @@ mentis_status_t mentis__auth_op_users_delete(mentis_ctx_t *ctx, const ProtobufCM
     if (is_caller(ctx, in->id))
         return refuse_self();
     const char *p[] = {in->id};
+    const char **sessions = NULL;
+    size_t nsessions = 0;
+    if ((st = returned_ids(ctx,
+                           "SELECT id FROM auth.sessions WHERE user_id = $1 AND revoked_at IS NULL",
+                           p, 1, &sessions, &nsessions)) != MENTIS_OK)
+        return st;
     PGresult *res = NULL;
     /* Sessions, devices and tokens go with the account (ON DELETE CASCADE). */
     st = mentis_db_exec(mentis_ctx_db(ctx), "DELETE FROM auth.users WHERE id = $1 RETURNING id", 1,
@@ -429,6 +462,9 @@ mentis_status_t mentis__auth_op_users_delete(mentis_ctx_t *ctx, const ProtobufCM
     if ((st = mentis__auth_admin_audit(ctx, mentis_ctx_db(ctx), id, "user_deleted", kv)) !=
         MENTIS_OK)
         return st;
-    mentis__auth_publish_revoked(ctx, mentis_ctx_tenant(ctx), id, NULL, 0, true, "user_deleted");
+    /* Always published: with no live session it still tells gateways the account is gone
+     * (they refuse its tokens issued until now; nobody can sign in as it again). */
+    mentis__auth_publish_revoked(ctx, mentis_ctx_tenant(ctx), id, sessions, nsessions, true,
+                                 "user_deleted");
     return MENTIS_OK;
 }
