@@ -19,6 +19,7 @@ each process used. Figures only: nothing here fails on a timing.
 
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -48,9 +49,15 @@ request = function()
   return wrk.format("POST", "/api/auth/refresh", {["Content-Type"] = "application/json"},
                     '{"refresh_token":"' .. t .. '"}')
 end
+local refused = io.open(os.getenv("MENTIS_BENCH_TOKENS") .. ".refused", "a")
 response = function(status, headers, body)
   local t = body:match('"refresh_token":"([^"]+)"')
-  if status == 200 and t then tokens[#tokens + 1] = t end
+  if status == 200 and t then
+    tokens[#tokens + 1] = t
+  else
+    refused:write((body:match('"code":"([^"]+)"') or tostring(status)) .. "\\n")
+    refused:flush()
+  end
 end
 """
 
@@ -86,6 +93,12 @@ def wrk_script(url, seconds, script, work, name, meter, connections, env=None):
         raise gw.BenchError("wrk exited with %d:\n%s" % (proc.returncode, out))
     r = gw.parse_wrk(out)
     r["cpu"] = cpu
+    refused = (env or {}).get("MENTIS_BENCH_TOKENS")
+    if refused and os.path.exists(refused + ".refused"):
+        with open(refused + ".refused") as f:
+            codes = [c.strip() for c in f if c.strip()]
+        if codes:
+            r["error_detail"] = ["%d %s" % (codes.count(c), c) for c in sorted(set(codes))]
     return r
 
 
