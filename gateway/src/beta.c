@@ -86,7 +86,10 @@ static void store(gw_access_t *a, struct gw_beta_pending *p, mentis_status_t st,
     const char *code = NULL;
     if (st == MENTIS_OK)
         st = mentis_msg_error(reply, &code, NULL);
-    if (st == MENTIS_ERR_UNAUTHENTICATED) {
+    /* A refusal about the token itself is an answer (remembered like a good one); only
+     * an auth that cannot answer leaves nothing remembered. */
+    if (st == MENTIS_ERR_UNAUTHENTICATED || st == MENTIS_ERR_INVALID_ARGUMENT ||
+        st == MENTIS_ERR_NOT_FOUND || st == MENTIS_ERR_PERMISSION_DENIED) {
         snprintf(out->code, sizeof out->code, "%s", code && code[0] ? code : "invalid_token");
         return;
     }

@@ -13,6 +13,7 @@
 
 #include "gateway.h"
 #include "mentis/codec.h"
+#include "mentis/crypto.h"
 #include "mentis/pool.h"
 #include "mentis/v1/common.pb-c.h"
 
@@ -297,10 +298,12 @@ static size_t identity_headers(gw_request_t *req, mentis_header_t *h)
     h[n++] = (mentis_header_t){MENTIS_HDR_REQUEST_ID, gw_request_id(req)};
     h[n++] = (mentis_header_t){MENTIS_HDR_TRACEPARENT, gw_request_traceparent(req)};
     h[n++] = (mentis_header_t){MENTIS_HDR_CLIENT_IP, gw_request_client(req)->ip};
+    /* Only a public request may name its tenant (X-Tenant); a verified one has its own. */
+    const char *tenant = id->kind == GW_PRINCIPAL_NONE ? gw_request_tenant_hint(req) : id->tenant;
     const struct {
         const char *name, *value;
     } opt[] = {
-        {MENTIS_HDR_TENANT, id->tenant},     {MENTIS_HDR_PRINCIPAL, id->principal},
+        {MENTIS_HDR_TENANT, tenant},     {MENTIS_HDR_PRINCIPAL, id->principal},
         {MENTIS_HDR_ROLES, id->role},        {MENTIS_HDR_SESSION, id->session},
         {MENTIS_HDR_DEVICE, id->device},     {MENTIS_HDR_EMAIL, id->email},
         {MENTIS_HDR_USER_AGENT, gw_request_user_agent(req)},
@@ -379,6 +382,14 @@ void gw_forward_handle(gw_request_t *req)
         if (m > 0)
             mentis_codec_set_text(msg, "expected_version", version, strlen(version), f->pool,
                                   &problems);
+    }
+    const char *hint = gw_request_tenant_hint(req);
+    uint8_t tenant_id[16];
+    if (hint[0] != '\0' && !mentis_crypto_uuid_parse(hint, tenant_id) &&
+        problems.count < MENTIS_CODEC_PROBLEMS_MAX) {
+        mentis_codec_problem_t *p = &problems.items[problems.count++];
+        snprintf(p->field, sizeof p->field, "X-Tenant");
+        snprintf(p->message, sizeof p->message, "must be a tenant id (a UUID)");
     }
     if (problems.count > 0 || st != MENTIS_OK || msg == NULL) {
         const mentis_codec_problem_t *first = problems.count ? &problems.items[0] : NULL;

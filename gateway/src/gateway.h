@@ -487,6 +487,9 @@ gw_identity_t *gw_request_identity_mut(gw_request_t *req);
 const char *gw_request_user_agent(const gw_request_t *req);
 /* The If-Match header as received, trimmed by lws ("" when none). */
 const char *gw_request_if_match(const gw_request_t *req);
+/* X-Tenant of a public route as sent ("" when none): the tenant a sign-in, registration,
+ * refresh or reset belongs to (the default tenant when absent). */
+const char *gw_request_tenant_hint(const gw_request_t *req);
 /* The bearer token of Authorization ("" when none or not Bearer). */
 const char *gw_request_bearer(const gw_request_t *req);
 

@@ -76,6 +76,7 @@ struct gw_request {
     gw_identity_t identity;
     char user_agent[256];
     char if_match[64];
+    char tenant_hint[40]; /* X-Tenant of a public request (a tenant id), "" when none */
     char *bearer;        /* the Authorization bearer token ("" when none) */
     bool access_pending; /* waiting for mentis-auth (a beta-token check) */
     bool route_counted;  /* counted in its route's in-flight gauge */
@@ -148,6 +149,11 @@ const char *gw_request_user_agent(const gw_request_t *req)
 const char *gw_request_if_match(const gw_request_t *req)
 {
     return req->if_match;
+}
+
+const char *gw_request_tenant_hint(const gw_request_t *req)
+{
+    return req->tenant_hint;
 }
 
 const char *gw_request_bearer(const gw_request_t *req)
@@ -581,6 +587,11 @@ static bool take_credentials(struct lws *wsi, gw_request_t *req)
     char im[96];
     if (lws_hdr_copy(wsi, im, sizeof im, WSI_TOKEN_HTTP_IF_MATCH) > 0)
         snprintf(req->if_match, sizeof req->if_match, "%s", im);
+    /* Public requests (sign-in, register, refresh, resets) name their tenant themselves;
+     * anything else takes it from its credentials. */
+    char tenant[64];
+    if (req->route->tier == GW_TIER_PUBLIC && gw_header(wsi, "x-tenant:", tenant, sizeof tenant))
+        snprintf(req->tenant_hint, sizeof req->tenant_hint, "%s", tenant);
     return true;
 }
 

@@ -65,6 +65,8 @@ mentis_status_t mentis__auth_op_beta_check(mentis_ctx_t *ctx, const ProtobufCMes
 
     mentis_db_conn_t *conn = NULL;
     mentis_status_t st = mentis__auth_tx_begin(ctx, tenant, &conn);
+    if (st == MENTIS_ERR_INVALID_ARGUMENT || st == MENTIS_ERR_PERMISSION_DENIED)
+        return refuse("invalid_token", "its tenant does not exist or is not active");
     if (st != MENTIS_OK)
         return st;
     const char *p[] = {hash};

@@ -39,6 +39,26 @@ mentis_status_t mentis__auth_tx_begin(mentis_ctx_t *ctx, const char *tenant, men
         mentis_db_release(db, conn);
         return st;
     }
+    /* A tenant named by a public request (X-Tenant) must exist and be active; so must the
+     * tenant of a token, or disabling a tenant would not stop its users. Row-Level Security
+     * shows this transaction its own tenant's row only. */
+    if (tenant != NULL) {
+        PGresult *res = NULL;
+        st = mentis_db_exec(conn, "SELECT is_active FROM auth.tenants", 0, NULL, &res);
+        bool found = st == MENTIS_OK && PQntuples(res) == 1;
+        bool active = found && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+        PQclear(res);
+        if (st == MENTIS_OK && !active)
+            st = found ? mentis_err_set(MENTIS_ERR_PERMISSION_DENIED, "tenant_inactive",
+                                        "this tenant is not active")
+                       : mentis_err_set(MENTIS_ERR_INVALID_ARGUMENT, "invalid_tenant",
+                                        "no tenant has this id");
+        if (st != MENTIS_OK) {
+            mentis_db_tx_rollback(conn);
+            mentis_db_release(db, conn);
+            return st;
+        }
+    }
     *out = conn;
     return MENTIS_OK;
 }

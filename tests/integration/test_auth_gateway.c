@@ -1277,53 +1277,26 @@ static void test_admin_beta_tokens(void)
 
 static char tenant_b[64];
 
-/* Signs in to tenant `tenant` the way a deployment that maps hosts to tenants does: the
- * login message with Mentis-Tenant (the gateway offers no public way to name a tenant). */
+/* Signs in to another tenant through the gateway: public requests name their tenant with
+ * X-Tenant (a tenant id). */
 static bool tenant_login(const char *tenant, const char *email, const char *password,
                          const char *fingerprint, tokens_t *t)
 {
-    Mentis__V1__Auth__LoginRequest req;
-    Mentis__V1__Auth__Device d;
-    mentis__v1__auth__login_request__init(&req);
-    mentis__v1__auth__device__init(&d);
-    char e[256], p[256], f[128];
-    snprintf(e, sizeof e, "%s", email);
-    snprintf(p, sizeof p, "%s", password);
-    snprintf(f, sizeof f, "%s", fingerprint);
-    req.email = e;
-    req.password = p;
-    d.fingerprint = f;
-    d.name = f;
-    d.type = MENTIS__V1__AUTH__DEVICE_TYPE__DEVICE_TYPE_WEB;
-    req.device = &d;
-    uint8_t buf[1024];
-    size_t n = protobuf_c_message_pack(&req.base, buf);
-    mentis_header_t h[] = {{MENTIS_HDR_TENANT, tenant}, {"Mentis-Client-Ip", "127.0.0.1"}};
-    mentis_msg_t *reply = NULL;
-    if (mentis_bus_request_sync(bus, "mentis.v1.auth.login", h, 2, buf, n, 15000, &reply) !=
-        MENTIS_OK)
+    char h[128], body[512];
+    snprintf(h, sizeof h, "X-Tenant: %s\r\n", tenant);
+    snprintf(body, sizeof body,
+             "{\"email\":\"%s\",\"password\":\"%s\",\"device\":{\"fingerprint\":\"%s\","
+             "\"name\":\"%s\",\"type\":\"web\"}}",
+             email, password, fingerprint, fingerprint);
+    gt_response_t r;
+    if (call(ports[1], "POST", "/api/auth/login", NULL, h, body, &r) != 0 || r.status != 200)
         return false;
-    const char *code = NULL;
-    bool ok = false;
-    if (mentis_msg_error(reply, &code, NULL) == MENTIS_OK) {
-        Mentis__V1__Auth__LoginResponse *resp = mentis__v1__auth__login_response__unpack(
-            NULL, mentis_msg_len(reply), mentis_msg_data(reply));
-        if (resp != NULL && resp->tokens != NULL && resp->user != NULL) {
-            memset(t, 0, sizeof *t);
-            snprintf(t->access, sizeof t->access, "%s", resp->tokens->access_token);
-            snprintf(t->refresh, sizeof t->refresh, "%s", resp->tokens->refresh_token);
-            snprintf(t->id, sizeof t->id, "%s", resp->user->id);
-            if (resp->device != NULL)
-                snprintf(t->device, sizeof t->device, "%s", resp->device->id);
-            ok = true;
-        }
-        if (resp != NULL)
-            mentis__v1__auth__login_response__free_unpacked(resp, NULL);
-    } else {
-        fprintf(stderr, "tenant login %s: %s\n", email, code ? code : "?");
-    }
-    mentis_msg_destroy(reply);
-    return ok;
+    memset(t, 0, sizeof *t);
+    json_str(&r, "tokens", "access_token", t->access, sizeof t->access);
+    json_str(&r, "tokens", "refresh_token", t->refresh, sizeof t->refresh);
+    json_str(&r, "user", "id", t->id, sizeof t->id);
+    json_str(&r, "device", "id", t->device, sizeof t->device);
+    return t->access[0] != '\0';
 }
 
 static void test_admin_tenants(void)
@@ -1369,9 +1342,21 @@ static void test_tenant_isolation(void)
     setup();
     REQUIRE(tenant_b[0] != '\0');
     tokens_t boss, bu;
-    REQUIRE(tenant_login(tenant_b, "boss@bravo.example", PASSWORD, "fp-boss", &boss));
     gt_response_t r;
     char v[128];
+    /* Without X-Tenant a sign-in is the default tenant's; an unknown or malformed tenant
+     * is refused as such. */
+    const char *login = "{\"email\":\"boss@bravo.example\",\"password\":\"" PASSWORD "\"}";
+    REQUIRE(call(ports[0], "POST", "/api/auth/login", NULL, NULL, login, &r) == 0);
+    check_problem(&r, 401, "invalid_credentials", "B's admin without X-Tenant");
+    REQUIRE(call(ports[0], "POST", "/api/auth/login", NULL,
+                 "X-Tenant: 00000000-0000-7000-8000-0000000000ee\r\n", login, &r) == 0);
+    check_problem(&r, 400, "invalid_tenant", "an unknown X-Tenant");
+    REQUIRE(call(ports[0], "POST", "/api/auth/login", NULL, "X-Tenant: bravo\r\n", login, &r) ==
+            0);
+    check_problem(&r, 400, "invalid_argument", "a malformed X-Tenant");
+    CHECK(strstr(r.body, "\"field\":\"X-Tenant\"") != NULL);
+    REQUIRE(tenant_login(tenant_b, "boss@bravo.example", PASSWORD, "fp-boss", &boss));
     /* Tenant B's admin through the gateway: its own tenant, a plain admin. */
     REQUIRE(call(ports[0], "GET", "/api/auth/me", boss.access, NULL, NULL, &r) == 0);
     CHECK_INT(r.status, 200);
