@@ -625,7 +625,7 @@ static void answer_options(gw_request_t *req, struct lws *wsi, const char *origi
     gw_response_header(req, "Access-Control-Allow-Methods", allow);
     gw_response_header(req, "Access-Control-Allow-Headers",
                        "Authorization, Content-Type, If-Match, Idempotency-Key, X-Request-Id, "
-                       "traceparent");
+                       "X-Tenant, traceparent");
     gw_response_header(req, "Access-Control-Max-Age", "600");
     gw_response_header(req, "Allow", allow);
     gw_respond(req, 204, NULL, NULL, 0);
