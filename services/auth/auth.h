@@ -4,13 +4,15 @@
  * login, refresh and logout share (sessions, tokens, keys, passwords, audit).
  *
  * Files: main.c (the operation table and settings), tx.c (transactions and tenants),
- * passwords.c, keys.c (signing keys, JWKS), tokens.c (access and refresh tokens, refresh),
- * sessions.c (login, logout), users.c (register, me), audit.c; the administration in
- * admin_*.c and beta.c (see admin.h), the own account in account_*.c (see account.h).
+ * passwords.c, keys.c (signing keys, JWKS), keys_rotation.c (the thread that rotates them),
+ * tokens.c (access and refresh tokens, refresh), sessions.c (login, logout), users.c
+ * (register, me), audit.c; the administration in admin_*.c and beta.c (see admin.h), the
+ * own account in account_*.c (see account.h).
  */
 #ifndef MENTIS_AUTH_INTERNAL_H
 #define MENTIS_AUTH_INTERNAL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -32,9 +34,13 @@
 #define MENTIS_AUTH_REFRESH_BYTES 32
 #define MENTIS_AUTH_REFRESH_LEN   43
 
+/* KeySetChanged: the whole current key set, published whenever it changes. */
+#define MENTIS_AUTH_KEYS_SUBJECT "mentis.v1.evt.auth.keys"
+
 /*
  * The process state, set by configure and start and read-only afterwards: workers read
- * it without a lock.
+ * it without a lock — except the signing key, which the rotation thread swaps under
+ * key_lock (use mentis__auth_keys_sign).
  */
 typedef struct {
     /* settings */
@@ -44,6 +50,11 @@ typedef struct {
     int64_t access_ttl_s;
     int64_t refresh_ttl_s;
     int64_t refresh_grace_s;
+    int64_t key_rotation_s; /* the active key's age after which it is replaced */
+    int64_t key_check_ms;   /* how often the rotation thread looks: min(rotation / 4, 60 s) */
+    /* how long a retired key stays in the key set: one access-token lifetime, plus the time
+     * another replica may go on signing with it before it notices the rotation */
+    int64_t key_keep_s;
     unsigned long long pwhash_opslimit;
     size_t pwhash_memlimit;
     uint8_t kek[32]; /* seals signing keys at rest */
@@ -61,7 +72,10 @@ typedef struct {
 
     /* set by start */
     char dummy_hash[MENTIS_CRYPTO_PWHASH_STRBYTES]; /* verified for unknown emails */
-    char kid[MENTIS_JWT_KID_SIZE];                  /* the active signing key */
+
+    /* the active signing key: set by start, swapped by the rotation thread */
+    pthread_rwlock_t key_lock;
+    char kid[MENTIS_JWT_KID_SIZE];
     uint8_t sk[64];
 } mentis_auth_t;
 
@@ -111,12 +125,47 @@ mentis_status_t mentis__auth_password_hash(const mentis_auth_t *app, const char 
 /* ---- keys.c ---- */
 
 /* Loads the active signing key, creating it on first start (under a lock, so replicas
- * starting together agree on one). */
+ * starting together agree on one), and starts the rotation thread. */
 mentis_status_t mentis__auth_keys_start(mentis_service_t *svc, mentis_auth_t *app);
+
+/* Takes the transaction-level advisory lock that serialises key creation and rotation
+ * across replicas. */
+mentis_status_t mentis__auth_keys_lock(mentis_db_conn_t *conn);
+
+/* Under that lock: retires the active key, creates its successor, and deletes keys retired
+ * long enough ago that no token they signed can still be valid. */
+mentis_status_t mentis__auth_keys_rotate(mentis_db_conn_t *conn, const mentis_auth_t *app);
+
+/* The active key from the database, unsealed into kid and sk (zero it after use). */
+mentis_status_t mentis__auth_keys_load(mentis_db_conn_t *conn, const mentis_auth_t *app,
+                                       char kid[MENTIS_JWT_KID_SIZE], uint8_t sk[64]);
+
+/* Swaps kid and sk in as the key that signs (under key_lock). */
+void mentis__auth_keys_install(mentis_auth_t *app, const char *kid, const uint8_t sk[64]);
+
+/* The kid of the key that signs now. */
+void mentis__auth_keys_current(mentis_auth_t *app, char kid[MENTIS_JWT_KID_SIZE]);
+
+/* Signs claims with the active key; *token malloc'd (as mentis_jwt_sign). */
+mentis_status_t mentis__auth_keys_sign(mentis_auth_t *app, const mentis_jwt_claims_t *claims,
+                                       char **token);
+
+/* The packed KeySetChanged of the current key set (as `keys` answers), malloc'd in *buf. */
+mentis_status_t mentis__auth_keys_event(mentis_db_conn_t *conn, const mentis_auth_t *app,
+                                        uint8_t **buf, size_t *len);
 
 /* mentis.v1.auth.keys */
 mentis_status_t mentis__auth_op_keys(mentis_ctx_t *ctx, const ProtobufCMessage *req,
                                      ProtobufCMessage *resp);
+
+/* ---- keys_rotation.c ---- */
+
+/* Starts the thread that replaces the active key when it is older than key_rotation_s and
+ * picks up a key another replica rotated in. */
+mentis_status_t mentis__auth_keys_rotation_start(mentis_service_t *svc, mentis_auth_t *app);
+
+/* Stops and joins it (nothing when it never started). */
+void mentis__auth_keys_rotation_stop(void);
 
 /* ---- users.c ---- */
 

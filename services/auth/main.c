@@ -1,4 +1,5 @@
 /* mentis-auth: accounts, sessions, tokens, beta tokens, tenants and email flows */
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #define DEVELOPMENT_KEK "6d656e7469732d6c6f63616c2d646576656c6f706d656e742d6f6e6c79210000"
 
 static mentis_auth_t app_state;
+static bool key_lock_ready; /* app_state.key_lock was initialised by start */
 
 static void derive(const uint8_t kek[32], const char *context, uint8_t out[32])
 {
@@ -44,6 +46,17 @@ static mentis_status_t configure(mentis_service_t *svc, mentis_config_t *cfg)
         mentis_config_int(cfg, "MENTIS_AUTH_REFRESH_GRACE_S", 10, 0, 300,
                           "seconds in which a just-rotated refresh token gives the "
                           "same successor instead of counting as reuse");
+    app->key_rotation_s = mentis_config_int(
+        cfg, "MENTIS_AUTH_KEY_ROTATION_S", 30 * 86400, 2, 365 * 86400,
+        "age of the active token signing key after which a new one replaces it, seconds "
+        "(production: days; values of seconds are for tests)");
+    /* The rotation thread looks four times a period, at least once a minute; a retired key
+     * stays served for a token's lifetime plus two looks (another replica may sign with it
+     * until its next look notices the rotation). */
+    app->key_check_ms = app->key_rotation_s * 1000 / 4;
+    if (app->key_check_ms > 60000)
+        app->key_check_ms = 60000;
+    app->key_keep_s = app->access_ttl_s + 2 * ((app->key_check_ms + 999) / 1000);
     app->pwhash_opslimit = (unsigned long long)mentis_config_int(
         cfg, "MENTIS_AUTH_ARGON2_OPSLIMIT", 3, (int64_t)MENTIS_CRYPTO_PWHASH_OPSLIMIT_MIN, 32,
         "Argon2id passes (OWASP minimum 2)");
@@ -108,6 +121,9 @@ static mentis_status_t start(mentis_service_t *svc)
                      app->pwhash_memlimit / 1024, app->pwhash_opslimit, salt64, hash64);
     if (n < 0 || (size_t)n >= sizeof app->dummy_hash)
         return mentis_err_set(MENTIS_ERR_INTERNAL, NULL, "auth start: dummy hash does not fit");
+    if (pthread_rwlock_init(&app->key_lock, NULL) != 0)
+        return mentis_err_set(MENTIS_ERR_INTERNAL, NULL, "auth start: cannot make the key lock");
+    key_lock_ready = true;
     mentis_status_t st = mentis__auth_account_start(svc);
     if (st == MENTIS_OK)
         st = mentis__auth_keys_start(svc, app);
@@ -118,8 +134,14 @@ static mentis_status_t start(mentis_service_t *svc)
 
 static void stop(mentis_service_t *svc)
 {
+    mentis__auth_keys_rotation_stop();
     mentis__auth_account_stop();
     mentis_auth_t *app = mentis_service_app(svc);
+    if (app != NULL && key_lock_ready) {
+        pthread_rwlock_destroy(&app->key_lock);
+        key_lock_ready = false;
+    }
+    /* The secret keys (signing key, key-encryption key) go with it. */
     if (app != NULL)
         sodium_memzero(app, sizeof *app);
 }

@@ -86,7 +86,7 @@ mentis_status_t mentis__auth_access_token(mentis_ctx_t *ctx, const char *user_id
     c.iat = mentis__auth_now();
     c.exp = c.iat + app->access_ttl_s;
     char *token = NULL;
-    mentis_status_t st = mentis_jwt_sign(&c, app->kid, app->sk, &token);
+    mentis_status_t st = mentis__auth_keys_sign(app, &c, &token);
     if (st != MENTIS_OK)
         return mentis_err_wrap(st, "signing an access token: ");
     *out = mentis_pool_strdup(mentis_ctx_pool(ctx), token);
