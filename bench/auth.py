@@ -44,8 +44,13 @@ wrk.body = '{"email":"%s","password":"%s","device":{"fingerprint":"bench","type"
 REFRESH_LUA = """
 local tokens = {}
 for line in io.lines(os.getenv("MENTIS_BENCH_TOKENS")) do tokens[#tokens + 1] = line end
+-- wrk calls request() once before connecting, to check the script, and throws that request
+-- away: it must not spend a token, or one connection is left with none. (One wrk thread:
+-- each thread's Lua state would read the whole file, and tokens would be reused.)
+local checked = false
 request = function()
-  local t = table.remove(tokens) or "spent"
+  local t = checked and (table.remove(tokens) or "spent") or "check"
+  checked = true
   return wrk.format("POST", "/api/auth/refresh", {["Content-Type"] = "application/json"},
                     '{"refresh_token":"' .. t .. '"}')
 end
