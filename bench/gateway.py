@@ -2,7 +2,7 @@
 """Throughput and latency of the gateway against its own floor, in one run.
 
   (a) gateway   wrk -> mentis-gateway -> NATS -> mentis-auth (PostgreSQL) and back:
-                GET /api/auth/me with a real access token (client tier)
+                GET /api/auth/session with a real access token (client tier; who the token says the caller is, answered by mentis-auth without the database), or MENTIS_BENCH_ROUTE=/api/auth/me
   (b) NATS      mentis-bench-nats: the same request on mentis.v1.auth.me.get, with the headers
                 the gateway sends, made straight from C through libs/bus (no HTTP)
   (c) nginx     wrk -> nginx serving a static file holding the same bytes as (a)'s answer
@@ -42,7 +42,10 @@ WARMUP = float(os.environ.get("MENTIS_BENCH_WARMUP", "3"))
 CONNECTIONS = int(os.environ.get("MENTIS_BENCH_CONNECTIONS", "50"))
 WRK_THREADS = int(os.environ.get("MENTIS_BENCH_WRK_THREADS", "1"))
 ROUNDS = int(os.environ.get("MENTIS_BENCH_ROUNDS", "3"))
-ROUTE = "/api/auth/me"
+# The trivial authenticated route (who the token says the caller is: no database), or
+# MENTIS_BENCH_ROUTE=/api/auth/me for one that reads the account from PostgreSQL.
+ROUTE = os.environ.get("MENTIS_BENCH_ROUTE", "/api/auth/session")
+SUBJECT = {"/api/auth/session": "mentis.v1.auth.whoami", "/api/auth/me": "mentis.v1.auth.me.get"}[ROUTE]
 TARGET_RATIO = 0.80  # (a) at least 80 % of (b)'s throughput
 TARGET_P99_MS = 10.0  # (a)'s p99
 READY_TIMEOUT = 30.0
@@ -251,6 +254,7 @@ def wrk(url, seconds, headers=(), meter=None, connections=None):
 
 def nats_load(binary, nats_url, who, seconds, warmup, meter, connections=None):
     argv = [binary, "load", nats_url, who["tid"], who["sub"], who["sid"], "-e", who.get("email", ""),
+            "-s", SUBJECT,
             "-c", str(connections or CONNECTIONS), "-d", "%g" % seconds, "-w", "%g" % warmup]
     # The warm-up runs inside the program; measure CPU over the measured part only.
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -327,7 +331,7 @@ def register(binary, nats_url):
 
 
 def first_answer(port, token, user_id):
-    """The gateway's answer to GET /api/auth/me, once it has the signing keys: the body."""
+    """The gateway's answer to GET ROUTE, once it has the signing keys: the body."""
     deadline = time.monotonic() + READY_TIMEOUT
     while True:
         status, headers, body = stackctl.http(port, "GET", ROUTE, headers={"Authorization": "Bearer " + token})
@@ -337,7 +341,7 @@ def first_answer(port, token, user_id):
             raise BenchError("GET %s answers %d, not 200: %s" % (ROUTE, status, body[:300]))
         time.sleep(0.2)
     doc = json.loads(body)
-    if doc.get("id") != user_id:
+    if doc.get("id", doc.get("principal_id")) != user_id:
         raise BenchError("GET %s answered another account: %r" % (ROUTE, body[:300]))
     return body, headers.get("content-type", "application/json")
 
@@ -420,7 +424,8 @@ def print_report(bin_dir, results, loads, notes):
     print("load average (1 min) before each round: %s  (above 1 or so, other work shares the cores "
           "and the figures move)" % ", ".join("%.2f" % x for x in loads))
     cpu = {key: r["cpu"] for key, r in results.items() if r.get("cpu")}
-    print("route: GET %s (client tier, Bearer access token) -> mentis.v1.auth.me.get -> PostgreSQL\n" % ROUTE)
+    print("route: GET %s (client tier, Bearer access token) -> %s%s\n"
+          % (ROUTE, SUBJECT, " -> PostgreSQL" if ROUTE == "/api/auth/me" else " (no database)"))
     header = "%-44s %10s %8s %8s %8s %8s %7s" % ("", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors")
     print(header)
     print("-" * len(header))

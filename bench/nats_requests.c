@@ -1,15 +1,16 @@
 /*
  * mentis-bench-nats: the reference for the gateway benchmark (bench/gateway.py). It makes
- * the request the gateway makes for GET /api/auth/me, straight on NATS, so the difference
- * between the two is what the HTTP edge costs.
+ * the request the gateway makes for an authenticated route (GET /api/auth/session, subject
+ * mentis.v1.auth.whoami, or with -s mentis.v1.auth.me.get GET /api/auth/me), straight on
+ * NATS, so the difference between the two is what the HTTP edge costs.
  *
  *   mentis-bench-nats register <nats-url> <email> <password>
  *       Creates an account over mentis.v1.auth.register and prints, one per line,
  *       user_id=, tenant_id= and access_token= (the session id is inside the token).
  *
- *   mentis-bench-nats load <nats-url> <tenant> <user> <session> [-e email]
+ *   mentis-bench-nats load <nats-url> <tenant> <user> <session> [-e email] [-s subject]
  *                          [-c in-flight] [-d seconds] [-w warm-up seconds]
- *       Keeps `-c` requests (default 50) in flight on mentis.v1.auth.me.get for the warm-up
+ *       Keeps `-c` requests (default 50) in flight on the subject for the warm-up
  *       and then for the measured time, and prints key=value lines: requests, errors,
  *       seconds, rps, p50_ms, p90_ms, p99_ms, max_ms, reply_bytes.
  *
@@ -35,7 +36,8 @@
 #include "mentis/crypto.h"
 #include "mentis/v1/auth.pb-c.h"
 
-#define SUBJECT       "mentis.v1.auth.me.get"
+#define SUBJECT_ME    "mentis.v1.auth.me.get"
+static const char *SUBJECT = "mentis.v1.auth.whoami"; /* -s */
 #define DEADLINE_MS   5000 /* the gateway's default route timeout */
 #define MAX_IN_FLIGHT 1024
 #define DRAIN_WAIT_NS (6 * 1000000000LL)
@@ -248,9 +250,17 @@ static bool check_once(struct load *l, size_t *reply_bytes)
     const char *code = NULL, *message = NULL;
     mentis_status_t st = mentis_msg_error(reply, &code, &message);
     Mentis__V1__Auth__User *user = NULL;
-    if (st == MENTIS_OK)
+    bool ok = false;
+    if (st == MENTIS_OK && strcmp(SUBJECT, SUBJECT_ME) == 0) {
         user = mentis__v1__auth__user__unpack(NULL, mentis_msg_len(reply), mentis_msg_data(reply));
-    bool ok = user != NULL && strcmp(user->id, l->who.user) == 0;
+        ok = user != NULL && strcmp(user->id, l->who.user) == 0;
+    } else if (st == MENTIS_OK) {
+        Mentis__V1__Auth__WhoamiResponse *w = mentis__v1__auth__whoami_response__unpack(
+            NULL, mentis_msg_len(reply), mentis_msg_data(reply));
+        ok = w != NULL && strcmp(w->principal_id, l->who.user) == 0;
+        if (w != NULL)
+            mentis__v1__auth__whoami_response__free_unpacked(w, NULL);
+    }
     if (st != MENTIS_OK)
         fprintf(stderr, "mentis-bench-nats: %s refused: %s (%s)\n", SUBJECT,
                 code ? code : mentis_status_str(st), message ? message : "");
@@ -344,7 +354,7 @@ static int usage(void)
 {
     fprintf(stderr, "usage: mentis-bench-nats register <nats-url> <email> <password>\n"
                     "       mentis-bench-nats load <nats-url> <tenant> <user> <session>"
-                    " [-e email] [-c in-flight] [-d seconds] [-w warm-up seconds]\n");
+                    " [-e email] [-s subject] [-c in-flight] [-d seconds] [-w warm-up seconds]\n");
     return 2;
 }
 
@@ -366,6 +376,8 @@ int main(int argc, char **argv)
         bool ok = false;
         if (strcmp(argv[i], "-e") == 0)
             email = argv[i + 1], ok = true;
+        else if (strcmp(argv[i], "-s") == 0)
+            SUBJECT = argv[i + 1], ok = true;
         else if (strcmp(argv[i], "-c") == 0)
             ok = parse_number(argv[i + 1], 1, MAX_IN_FLIGHT, &in_flight);
         else if (strcmp(argv[i], "-d") == 0)

@@ -57,6 +57,8 @@
      .subject = "mentis.v1.auth.me.update", .request = GW_AUTH(update_me_request),                 \
      .response = GW_AUTH(user), .tier = GW_TIER_CLIENT, .timeout_ms = 5000,                        \
      .body_limit = GW_AUTH_BODY},                                                                  \
+    GW_AUTH_ROUTE("GET", "/api/auth/session", "auth_whoami", "whoami", whoami_request,             \
+                  whoami_response, GW_TIER_CLIENT, .timeout_ms = 2000, .retry_safe = true),        \
     GW_AUTH_ROUTE("POST", "/api/auth/password", "auth_password", "password.change",                \
                   change_password_request, change_password_response, GW_TIER_CLIENT,               \
                   .timeout_ms = 10000, .body_limit = GW_AUTH_BODY, .status = 204),                 \

@@ -188,6 +188,9 @@ mentis_status_t mentis__auth_op_me_get(mentis_ctx_t *ctx, const ProtobufCMessage
                                        ProtobufCMessage *resp);
 mentis_status_t mentis__auth_op_me_update(mentis_ctx_t *ctx, const ProtobufCMessage *req,
                                           ProtobufCMessage *resp);
+/* mentis.v1.auth.whoami: the caller as the gateway verified it; no database. */
+mentis_status_t mentis__auth_op_whoami(mentis_ctx_t *ctx, const ProtobufCMessage *req,
+                                       ProtobufCMessage *resp);
 
 /* ---- sessions.c ---- */
 

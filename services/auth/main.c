@@ -160,6 +160,7 @@ static const mentis_op_t ops[] = {
     {"me.get", D(me_request), D(user), mentis__auth_op_me_get, MENTIS_OP_DB | MENTIS_OP_TENANT},
     {"me.update", D(update_me_request), D(user), mentis__auth_op_me_update,
      MENTIS_OP_DB | MENTIS_OP_TENANT},
+    {"whoami", D(whoami_request), D(whoami_response), mentis__auth_op_whoami, MENTIS_OP_TENANT},
     MENTIS_AUTH_ACCOUNT_OPS
     MENTIS_AUTH_ADMIN_OPS
 };

@@ -262,3 +262,28 @@ mentis_status_t mentis__auth_op_me_update(mentis_ctx_t *ctx, const ProtobufCMess
     PQclear(res);
     return st;
 }
+
+mentis_status_t mentis__auth_op_whoami(mentis_ctx_t *ctx, const ProtobufCMessage *req,
+                                       ProtobufCMessage *resp)
+{
+    (void)req;
+    Mentis__V1__Auth__WhoamiResponse *out = (Mentis__V1__Auth__WhoamiResponse *)resp;
+    mentis_pool_t *pool = mentis_ctx_pool(ctx);
+    const struct {
+        const char *header;
+        char **field;
+    } from[] = {
+        {MENTIS_HDR_PRINCIPAL, &out->principal_id}, {MENTIS_HDR_TENANT, &out->tenant_id},
+        {MENTIS_HDR_ROLES, &out->role},             {MENTIS_HDR_SESSION, &out->session_id},
+        {MENTIS_HDR_DEVICE, &out->device_id},       {MENTIS_HDR_EMAIL, &out->email},
+    };
+    for (size_t i = 0; i < sizeof from / sizeof from[0]; i++) {
+        const char *v = mentis_ctx_header(ctx, from[i].header);
+        if (v != NULL && v[0] != '\0' && (*from[i].field = mentis_pool_strdup(pool, v)) == NULL)
+            return mentis_err_set(MENTIS_ERR_NO_MEMORY, NULL, "whoami: out of memory");
+    }
+    if (out->role[0] == '\0')
+        return mentis_err_set(MENTIS_ERR_UNAUTHENTICATED, "unauthenticated",
+                              "whoami: the request names nobody");
+    return MENTIS_OK;
+}

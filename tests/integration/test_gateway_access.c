@@ -251,6 +251,17 @@ static void test_forged_identity_headers_are_ignored(void)
     CHECK_STR(email, "forge-a@example.com");
     CHECK_STR(id, a_id);
     CHECK_STR(role, "user");
+    /* whoami answers the identity the service was given: the token's, never the forgery. */
+    REQUIRE(get_as(ports[0], "/api/auth/session", a, forged, &r) == 0);
+    CHECK_INT(r.status, 200);
+    json_str(&r, "principal_id", NULL, id, sizeof id);
+    json_str(&r, "role", NULL, role, sizeof role);
+    json_str(&r, "tenant_id", NULL, email, sizeof email);
+    CHECK_STR(id, a_id);
+    CHECK_STR(role, "user");
+    CHECK_STR(email, "00000000-0000-7000-8000-000000000001");
+    json_str(&r, "session_id", NULL, id, sizeof id);
+    CHECK(strlen(id) == 36);
     /* Without a token the forged headers get nothing at all. */
     REQUIRE(http(ports[0], "GET", "/api/auth/me", forged, NULL, &r) == 0);
     CHECK_INT(r.status, 401);
@@ -721,6 +732,13 @@ static void test_beta_tokens(void)
     CHECK_MSG(r.status == 403 || r.status == 200, "beta on a client route: %d %s", r.status,
               r.body);
     CHECK(strcmp(problem_code(&r), "unauthenticated") != 0);
+    REQUIRE(get_as(ports[1], "/api/auth/session", beta, NULL, &r) == 0);
+    CHECK_INT(r.status, 200);
+    char who[64];
+    json_str(&r, "role", NULL, who, sizeof who);
+    CHECK_STR(who, "beta");
+    json_str(&r, "principal_id", NULL, who, sizeof who);
+    CHECK_STR(who, id);
     /* Never admin routes. */
     REQUIRE(get_as(ports[1], "/api/admin/users", beta, NULL, &r) == 0);
     CHECK_INT(r.status, 403);
@@ -730,9 +748,9 @@ static void test_beta_tokens(void)
                    &r) == 0);
     CHECK_INT(r.status, 401);
 
-    /* The daily quota (5): one request was counted above (the admin route was refused
-     * before counting); four more pass, the sixth is refused. */
-    int passed = 1;
+    /* The daily quota (5): two requests were counted above (the admin route was refused
+     * before counting); three more pass, the sixth is refused. */
+    int passed = 2;
     for (int i = 0; i < 5; i++) {
         REQUIRE(get_as(ports[1], "/api/auth/sessions", beta, NULL, &r) == 0);
         if (r.status == 429)

@@ -324,8 +324,8 @@ static void test_openapi_document_lists_the_production_routes(void)
     REQUIRE(doc != NULL);
     CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(doc, "openapi")), "3.1.0");
     cJSON *paths = cJSON_GetObjectItem(doc, "paths");
-    /* The platform routes and every service route of the production table, and nothing
-     * of the test routes. */
+    /* The platform routes and the first auth routes (the count of all of them is checked
+     * against $SRV.INFO below), and nothing of the test routes. */
     const char *const want[][2] = {
         {"/api/health", "get"},        {"/healthz", "get"},
         {"/readyz", "get"},            {"/api/openapi.json", "get"},
