@@ -89,8 +89,6 @@ mentis_status_t mentis__auth_account_caller(const mentis_ctx_t *ctx, const char 
 
 /* Lower-cases and trims an address into the pool; NULL when out of memory. */
 char *mentis__auth_email_normalise(mentis_pool_t *pool, const char *email);
-/* A pragmatic address check: local@domain.tld, printable ASCII without spaces. */
-bool mentis__auth_email_valid(const char *email);
 
 /* Revokes sessions of user_id matching `where` (SQL over s, $1 the user, $2 `arg`) with
  * their refresh tokens; their ids (in the pool) in *ids, *n. */

@@ -120,23 +120,6 @@ char *mentis__auth_email_normalise(mentis_pool_t *pool, const char *email)
     return s;
 }
 
-bool mentis__auth_email_valid(const char *e)
-{
-    size_t n = strlen(e);
-    if (n < 3 || n > 254)
-        return false;
-    const char *at = strchr(e, '@');
-    if (at == NULL || at == e || strchr(at + 1, '@') != NULL || at - e > 64)
-        return false;
-    const char *dot = strrchr(at + 1, '.');
-    if (dot == NULL || dot == at + 1 || dot[1] == '\0')
-        return false;
-    for (const char *c = e; *c; c++)
-        if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f)
-            return false;
-    return true;
-}
-
 mentis_status_t mentis__auth_sessions_revoke_where(mentis_ctx_t *ctx, mentis_db_conn_t *conn,
                                                    const char *user_id, const char *where,
                                                    const char *arg, const char *reason, char ***ids,

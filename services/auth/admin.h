@@ -138,8 +138,6 @@ mentis_status_t mentis__auth_op_users_update(mentis_ctx_t *ctx, const ProtobufCM
 mentis_status_t mentis__auth_op_users_delete(mentis_ctx_t *ctx, const ProtobufCMessage *req,
                                              ProtobufCMessage *resp);
 
-/* Whether an email address is acceptable for an account (local@domain.tld, ASCII). */
-bool mentis__auth_admin_email_valid(const char *email);
 
 /* ---- admin_tenants.c ---- */
 

@@ -57,17 +57,6 @@ static Mentis__V1__Auth__BetaToken *read_token(mentis_pool_t *pool, const PGresu
     return t;
 }
 
-static bool label_valid(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > 200)
-        return false;
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            return false;
-    return true;
-}
-
 mentis_status_t mentis__auth_op_beta_tokens_create(mentis_ctx_t *ctx, const ProtobufCMessage *req,
                                                    ProtobufCMessage *resp)
 {
@@ -79,7 +68,7 @@ mentis_status_t mentis__auth_op_beta_tokens_create(mentis_ctx_t *ctx, const Prot
         return st;
     mentis_pool_t *pool = mentis_ctx_pool(ctx);
     bool ok = true;
-    if (!label_valid(in->label)) {
+    if (!mentis__auth_text_valid(in->label, 200)) {
         mentis_ctx_field_error(ctx, "label",
                                "must be 1 to 200 characters without control characters");
         ok = false;

@@ -119,17 +119,6 @@ static bool slug_valid(const char *s)
     return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
 }
 
-static bool name_valid(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > 100)
-        return false;
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            return false;
-    return true;
-}
-
 mentis_status_t mentis__auth_op_tenants_create(mentis_ctx_t *ctx, const ProtobufCMessage *req,
                                                ProtobufCMessage *resp)
 {
@@ -146,7 +135,7 @@ mentis_status_t mentis__auth_op_tenants_create(mentis_ctx_t *ctx, const Protobuf
                                "starting with '-'");
         ok = false;
     }
-    if (!name_valid(in->name)) {
+    if (!mentis__auth_text_valid(in->name, 100)) {
         mentis_ctx_field_error(ctx, "name",
                                "must be 1 to 100 characters without control characters");
         ok = false;
@@ -158,11 +147,11 @@ mentis_status_t mentis__auth_op_tenants_create(mentis_ctx_t *ctx, const Protobuf
                                  : "Administrator";
     bool password_ok = true;
     if (admin_email != NULL) {
-        if (!mentis__auth_admin_email_valid(admin_email)) {
+        if (!mentis__auth_email_valid(admin_email)) {
             mentis_ctx_field_error(ctx, "admin_email", "must be an email address");
             ok = false;
         }
-        if (!name_valid(admin_name)) {
+        if (!mentis__auth_text_valid(admin_name, 100)) {
             mentis_ctx_field_error(ctx, "admin_display_name",
                                    "must be 1 to 100 characters without control characters");
             ok = false;

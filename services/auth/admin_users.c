@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "account.h"
 #include "admin.h"
 
 #define ADMIN_USER_COLUMNS                                                                         \
@@ -46,32 +47,10 @@ static bool read_user(mentis_pool_t *pool, const PGresult *res, int row,
            a->created_at != NULL && a->updated_at != NULL;
 }
 
-bool mentis__auth_admin_email_valid(const char *e)
-{
-    size_t n = e ? strlen(e) : 0;
-    if (n < 3 || n > 254)
-        return false;
-    const char *at = strchr(e, '@');
-    if (at == NULL || at == e || strchr(at + 1, '@') != NULL || at - e > 64)
-        return false;
-    const char *dot = strrchr(at + 1, '.');
-    if (dot == NULL || dot == at + 1 || dot[1] == '\0')
-        return false;
-    for (const char *c = e; *c; c++)
-        if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f)
-            return false;
-    return true;
-}
-
 static bool display_name_valid(const char *s)
 {
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > 100 || isspace((unsigned char)s[0]) || isspace((unsigned char)s[n - 1]))
-        return false;
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            return false;
-    return true;
+    return mentis__auth_text_valid(s, 100) && !isspace((unsigned char)s[0]) &&
+           !isspace((unsigned char)s[strlen(s) - 1]);
 }
 
 static int role_rank(const char *role)
@@ -172,7 +151,7 @@ mentis_status_t mentis__auth_op_users_create(mentis_ctx_t *ctx, const ProtobufCM
     if (st != MENTIS_OK)
         return st;
     bool ok = true;
-    if (!mentis__auth_admin_email_valid(in->email)) {
+    if (!mentis__auth_email_valid(in->email)) {
         mentis_ctx_field_error(ctx, "email", "must be an email address");
         ok = false;
     }
@@ -305,23 +284,6 @@ static mentis_status_t returned_ids(mentis_ctx_t *ctx, const char *sql, const ch
     return MENTIS_OK;
 }
 
-static mentis_status_t end_sessions(mentis_ctx_t *ctx, const char *id, const char *reason,
-                                    const char ***ids, size_t *n)
-{
-    const char *p[] = {id, reason};
-    mentis_status_t st =
-        returned_ids(ctx,
-                     "UPDATE auth.sessions SET revoked_at = now(), revoked_reason = $2 "
-                     "WHERE user_id = $1 AND revoked_at IS NULL RETURNING id",
-                     p, 2, ids, n);
-    if (st == MENTIS_OK)
-        st = mentis_db_exec(mentis_ctx_db(ctx),
-                            "UPDATE auth.refresh_tokens SET revoked_at = now() "
-                            "WHERE user_id = $1 AND revoked_at IS NULL",
-                            1, p, NULL);
-    return st;
-}
-
 mentis_status_t mentis__auth_op_users_update(mentis_ctx_t *ctx, const ProtobufCMessage *req,
                                              ProtobufCMessage *resp)
 {
@@ -412,15 +374,16 @@ mentis_status_t mentis__auth_op_users_update(mentis_ctx_t *ctx, const ProtobufCM
                          : role_changes && role_rank(role) < role_rank(t.role) ? "role_changed"
                                                                                : NULL;
     if (reason != NULL) {
-        const char **ids = NULL;
+        char **ids = NULL;
         size_t n = 0;
-        if ((st = end_sessions(ctx, out->id, reason, &ids, &n)) != MENTIS_OK)
+        if ((st = mentis__auth_sessions_revoke_where(ctx, mentis_ctx_db(ctx), out->id, "true",
+                                                     NULL, reason, &ids, &n)) != MENTIS_OK)
             return st;
         /* Published at once, so last: only the commit is left, and should that fail the
          * gateways have refused a few tokens early, never accepted one too long. */
         if (n > 0)
-            mentis__auth_publish_revoked(ctx, mentis_ctx_tenant(ctx), out->id, ids, n, true,
-                                         reason);
+            mentis__auth_publish_revoked(ctx, mentis_ctx_tenant(ctx), out->id,
+                                         (const char *const *)ids, n, true, reason);
     }
     return MENTIS_OK;
 }

@@ -182,6 +182,12 @@ void mentis__auth_user_read(mentis_pool_t *pool, const PGresult *res, int row, i
 
 Mentis__V1__Auth__Role mentis__auth_role_from_str(const char *role);
 
+/* A pragmatic address check: local@domain.tld, printable ASCII without spaces. */
+bool mentis__auth_email_valid(const char *email);
+
+/* Whether s is 1..max bytes without control characters (tabs and newlines included). */
+bool mentis__auth_text_valid(const char *s, size_t max);
+
 mentis_status_t mentis__auth_op_register(mentis_ctx_t *ctx, const ProtobufCMessage *req,
                                          ProtobufCMessage *resp);
 mentis_status_t mentis__auth_op_me_get(mentis_ctx_t *ctx, const ProtobufCMessage *req,

@@ -86,7 +86,7 @@ static mentis_status_t configure(mentis_service_t *svc, mentis_config_t *cfg)
         "the bootstrap admin's first password (8 to 128 characters)");
     if (app->bootstrap_email != NULL && app->bootstrap_email[0] != '\0') {
         size_t pn = app->bootstrap_password ? strlen(app->bootstrap_password) : 0;
-        if (!mentis__auth_admin_email_valid(app->bootstrap_email))
+        if (!mentis__auth_email_valid(app->bootstrap_email))
             mentis_config_fail(cfg, "MENTIS_AUTH_BOOTSTRAP_ADMIN_EMAIL",
                                "expected an email address, got \"%s\"", app->bootstrap_email);
         if (pn == 0)

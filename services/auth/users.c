@@ -36,7 +36,6 @@ void mentis__auth_user_read(mentis_pool_t *pool, const PGresult *res, int row, i
     u->version = strtoll(PQgetvalue(res, row, col + 11), NULL, 10);
 }
 
-/* Whether s has no control characters (tabs and newlines included). */
 static bool clean_text(const char *s)
 {
     for (; *s; s++)
@@ -45,8 +44,13 @@ static bool clean_text(const char *s)
     return true;
 }
 
-/* A pragmatic address check: local@domain.tld, printable ASCII without spaces. */
-static bool email_valid(const char *e)
+bool mentis__auth_text_valid(const char *s, size_t max)
+{
+    size_t n = s ? strlen(s) : 0;
+    return n > 0 && n <= max && clean_text(s);
+}
+
+bool mentis__auth_email_valid(const char *e)
 {
     size_t n = strlen(e);
     if (n < 3 || n > 254)
@@ -65,8 +69,7 @@ static bool email_valid(const char *e)
 
 static bool display_name_valid(mentis_ctx_t *ctx, const char *name)
 {
-    size_t n = name ? strlen(name) : 0;
-    if (n == 0 || n > 100 || !clean_text(name)) {
+    if (!mentis__auth_text_valid(name, 100)) {
         mentis_ctx_field_error(ctx, "display_name",
                                "must be 1 to 100 characters without control characters");
         return false;
@@ -96,7 +99,7 @@ mentis_status_t mentis__auth_op_register(mentis_ctx_t *ctx, const ProtobufCMessa
     char *email = trim(pool, in->email), *name = trim(pool, in->display_name);
     if (email == NULL || name == NULL)
         return mentis_err_set(MENTIS_ERR_NO_MEMORY, NULL, "register: out of memory");
-    bool email_ok = email_valid(email);
+    bool email_ok = mentis__auth_email_valid(email);
     if (!email_ok)
         mentis_ctx_field_error(ctx, "email", "must be an email address");
     bool name_ok = display_name_valid(ctx, name);
