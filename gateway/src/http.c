@@ -373,11 +373,8 @@ bool gw_request_id_valid(const char *s, size_t len)
 /* Takes a valid incoming X-Request-Id; anything else is replaced by a new UUIDv7. */
 static void take_request_id(struct lws *wsi, char *out)
 {
-    static const char name[] = "x-request-id:";
-    int n = lws_hdr_custom_length(wsi, name, (int)sizeof name - 1);
-    if (n > 0 && n <= GW_REQUEST_ID_MAX &&
-        lws_hdr_custom_copy(wsi, out, GW_REQUEST_ID_MAX + 1, name, (int)sizeof name - 1) == n &&
-        gw_request_id_valid(out, (size_t)n))
+    if (gw_header(wsi, "x-request-id:", out, GW_REQUEST_ID_MAX + 1) &&
+        gw_request_id_valid(out, strlen(out)))
         return;
     mentis_crypto_uuid_v7(out);
 }
@@ -405,17 +402,6 @@ static bool take_query(struct lws *wsi, gw_request_t *req)
         req->query_count++;
     }
     return true;
-}
-
-/* The incoming traceparent header (NUL-terminated in buf) or "" when absent or too long. */
-static void incoming_traceparent(struct lws *wsi, char *buf, size_t size)
-{
-    static const char name[] = "traceparent:";
-    buf[0] = '\0';
-    int n = lws_hdr_custom_length(wsi, name, (int)sizeof name - 1);
-    if (n <= 0 || (size_t)n >= size ||
-        lws_hdr_custom_copy(wsi, buf, (int)size, name, (int)sizeof name - 1) != n)
-        buf[0] = '\0';
 }
 
 /* Whether the Content-Type is application/json (any parameters, any case). */
@@ -661,7 +647,8 @@ int gw_http_begin(gw_server_t *srv, struct lws *wsi, struct gw_session *pss, con
     req->head = strcmp(method, "HEAD") == 0;
     take_request_id(wsi, req->request_id);
     char incoming[GW_TRACEPARENT_SIZE + 8];
-    incoming_traceparent(wsi, incoming, sizeof incoming);
+    if (!gw_header(wsi, "traceparent:", incoming, sizeof incoming))
+        incoming[0] = '\0';
     gw_traceparent_next(incoming, req->traceparent);
     gw_edge_client(settings, wsi, &req->client);
     if (lws_hdr_copy(wsi, req->user_agent, sizeof req->user_agent, WSI_TOKEN_HTTP_USER_AGENT) < 0)
