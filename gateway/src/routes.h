@@ -7,7 +7,8 @@
  *
  * Only operations a service really serves are listed: a route to a subject nobody
  * answers would be a fake answer in production. Both route tables (routes.c and the test
- * binary's) include this list.
+ * binary's) include this list. Each service past auth keeps its entries in a header of its
+ * own (routes_<service>.h: a list of entries, each followed by a comma).
  */
 #ifndef MENTIS_GATEWAY_ROUTES_H
 #define MENTIS_GATEWAY_ROUTES_H
@@ -16,6 +17,8 @@
 #include "mentis/v1/auth.pb-c.h"
 #include "mentis/v1/auth_account.pb-c.h"
 #include "mentis/v1/auth_admin.pb-c.h"
+#include "routes_curriculum.h"
+#include "routes_kb.h"
 
 #define GW_AUTH(name) &mentis__v1__auth__##name##__descriptor
 
@@ -111,6 +114,7 @@
                   create_tenant_request, tenant, GW_TIER_ADMIN, .body_limit = GW_AUTH_BODY,        \
                   .location = "/api/admin/tenants/{id}"),                                          \
     GW_AUTH_ROUTE("GET", "/api/admin/audit", "admin_audit", "admin.audit.list",                    \
-                  list_audit_request, list_audit_response, GW_TIER_ADMIN, .retry_safe = true)
+                  list_audit_request, list_audit_response, GW_TIER_ADMIN, .retry_safe = true), \
+    GW_KB_ROUTES GW_CURRICULUM_ROUTES
 
 #endif

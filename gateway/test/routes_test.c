@@ -12,7 +12,7 @@
 
 const gw_route_t gw_routes[] = {
     GW_BUILTIN_ROUTES,
-    GW_SERVICE_ROUTES,
+    GW_SERVICE_ROUTES
     {.method = "POST",
      .path = "/api/test/echo/{id}/items/{question_id}",
      .name = "test_echo",
