@@ -249,7 +249,11 @@ wait_ready() {
 }
 
 start_nats() {
-  launch nats -- "$NATS_SERVER" -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$NATS_DIR" -n "mentis-local-$NATS_PORT"
+  # Messages up to 8 MiB (the default is 1 MiB), so a whole curriculum or question pack
+  # travels as one request; the test harness starts its servers the same way.
+  mkdir -p "$NATS_DIR"
+  printf 'max_payload: 8MB\n' >"$NATS_DIR/nats.conf"
+  launch nats -- "$NATS_SERVER" -c "$NATS_DIR/nats.conf" -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$NATS_DIR" -n "mentis-local-$NATS_PORT"
   wait_ready nats "$(cat "$PID_DIR/nats.pid")" "no INFO on port $NATS_PORT" nats_ready
 }
 

@@ -211,6 +211,22 @@ static void answer_error(struct forward *f, mentis_msg_t *reply, mentis_status_t
                               message && message[0] ? message : gw_http_reason((int)status));
 }
 
+/* The singular message field `name` of msg's type, or NULL (route tables are checked by
+ * the gateway's unit tests, so a wrong name fails there first). */
+static const ProtobufCFieldDescriptor *message_field(const ProtobufCMessageDescriptor *desc,
+                                                     const char *name)
+{
+    const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field_by_name(desc, name);
+    if (fd == NULL || fd->type != PROTOBUF_C_TYPE_MESSAGE || fd->label == PROTOBUF_C_LABEL_REPEATED)
+        return NULL;
+    return fd;
+}
+
+static ProtobufCMessage **message_slot(ProtobufCMessage *msg, const ProtobufCFieldDescriptor *fd)
+{
+    return (ProtobufCMessage **)(void *)((char *)msg + fd->offset);
+}
+
 static void answer_reply(struct forward *f, mentis_msg_t *reply)
 {
     gw_request_t *req = f->req;
@@ -247,9 +263,19 @@ static void answer_reply(struct forward *f, mentis_msg_t *reply)
             gw_response_header(req, "ETag", etag);
         }
     }
+    const ProtobufCMessage *body = msg;
+    if (route->response_field != NULL) {
+        const ProtobufCFieldDescriptor *fd = message_field(route->response, route->response_field);
+        body = fd != NULL ? *message_slot(msg, fd) : NULL;
+        if (body == NULL) {
+            gw_respond_problem(req, 502, "bad_gateway", "%s answered without its %s",
+                               route->subject, route->response_field);
+            return;
+        }
+    }
     char *json = NULL;
     size_t len = 0;
-    if (mentis_codec_encode(msg, NULL, f->pool, &json, &len) != MENTIS_OK) {
+    if (mentis_codec_encode(body, NULL, f->pool, &json, &len) != MENTIS_OK) {
         gw_respond_problem(req, 502, "bad_gateway", "%s: %s", route->subject, mentis_err_msg());
         return;
     }
@@ -348,13 +374,32 @@ void gw_forward_handle(gw_request_t *req)
 
     size_t body_len = 0;
     const char *body = gw_request_body(req, &body_len);
-    if (body_len == 0)
-        body = "{}", body_len = 2;
     mentis_codec_problems_t problems = {0};
     mentis_codec_limits_t limits = {.max_input = route->body_limit ? route->body_limit : 2};
     ProtobufCMessage *msg = NULL;
-    mentis_status_t st =
-        mentis_codec_decode(route->request, body, body_len, &limits, f->pool, &problems, &msg);
+    mentis_status_t st;
+    if (route->body_field != NULL) {
+        /* The body is one field; without a body that field stays unset, for the service
+         * to name. */
+        const ProtobufCFieldDescriptor *fd = message_field(route->request, route->body_field);
+        ProtobufCMessage *part = NULL;
+        st = fd == NULL ? mentis_err_set(MENTIS_ERR_INTERNAL, NULL, "no body field")
+             : body_len == 0
+                 ? MENTIS_OK
+                 : mentis_codec_decode(fd->descriptor, body, body_len, &limits, f->pool,
+                                       &problems, &part);
+        if (st == MENTIS_OK) {
+            mentis_codec_problems_t ignored = {0};
+            st = mentis_codec_decode(route->request, "{}", 2, NULL, f->pool, &ignored, &msg);
+            if (st == MENTIS_OK)
+                *message_slot(msg, fd) = part;
+        }
+    } else {
+        if (body_len == 0)
+            body = "{}", body_len = 2;
+        st = mentis_codec_decode(route->request, body, body_len, &limits, f->pool, &problems,
+                                 &msg);
+    }
     if (st == MENTIS_ERR_TOO_LARGE) {
         gw_respond_problem(req, 413, NULL, "the body of %s %s is too large", route->method,
                            route->path);
@@ -416,6 +461,10 @@ void gw_forward_handle(gw_request_t *req)
     st = send_request(f);
     if (st == MENTIS_ERR_DEADLINE_EXCEEDED) {
         gw_respond_problem(req, 504, "deadline_exceeded", "%s: no time left", route->subject);
+    } else if (st == MENTIS_ERR_INVALID_ARGUMENT) {
+        /* Larger than the bus carries (nats-server's max_payload). */
+        gw_respond_problem(req, 413, NULL, "the request is too large to forward (%zu bytes)",
+                           f->len);
     } else if (st != MENTIS_OK) {
         gw_response_header(req, "Retry-After", "1");
         gw_respond_problem(req, 503, "unavailable", "cannot reach %s: not connected to NATS",

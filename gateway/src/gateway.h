@@ -164,6 +164,13 @@ typedef struct {
     /* The status of success when not 200 (or 201 with a location): 202, or 204 (the
      * response message is then not sent: it must be empty). */
     int status;
+    /* When set, the whole body is this one singular message field of the request (often
+     * a mentis.v1.JsonValue: a document the service reads itself), as google.api.http's
+     * `body: "field"`; path and query parameters still fill the other fields. */
+    const char *body_field;
+    /* When set, the answer's body is only this singular message field of the response
+     * (`response_body: "field"`); ETag still comes from the response's `version`. */
+    const char *response_field;
 } gw_route_t;
 
 #define GW_DEFAULT_TIMEOUT_MS 5000

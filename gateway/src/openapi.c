@@ -126,8 +126,9 @@ static cJSON *operation(const gw_route_t *r, cJSON *schemas)
         cJSON_Delete(params);
     if (r->request != NULL && r->body_limit > 0) {
         cJSON *body = cJSON_AddObjectToObject(op, "requestBody");
-        cJSON_AddItemToObject(body, "content",
-                              json_content(ref(r->request->name), "application/json"));
+        cJSON *schema = r->body_field ? field_schema(schemas, r->request, r->body_field)
+                                      : ref(r->request->name);
+        cJSON_AddItemToObject(body, "content", json_content(schema, "application/json"));
     }
     if (r->tier != GW_TIER_PUBLIC) {
         /* An access token or a beta token; the admin tier needs the admin role too. */
@@ -145,8 +146,9 @@ static cJSON *operation(const gw_route_t *r, cJSON *schemas)
     if (status == 204) {
         /* No content. */
     } else if (r->response != NULL) {
-        cJSON_AddItemToObject(ok, "content",
-                              json_content(ref(r->response->name), "application/json"));
+        cJSON *schema = r->response_field ? field_schema(schemas, r->response, r->response_field)
+                                          : ref(r->response->name);
+        cJSON_AddItemToObject(ok, "content", json_content(schema, "application/json"));
     } else {
         cJSON *any = cJSON_CreateObject();
         cJSON_AddStringToObject(any, "type", "object");

@@ -90,5 +90,16 @@ const gw_route_t gw_routes[] = {
      .response = ECHO_RESP,
      .tier = GW_TIER_PUBLIC,
      .timeout_ms = 2000},
+    {.method = "PUT",
+     .path = "/api/test/documents/{id}",
+     .name = "test_document",
+     .subject = "mentis.v1.gwtest.document",
+     .request = &mentis__test__document_request__descriptor,
+     .response = &mentis__test__document_response__descriptor,
+     .tier = GW_TIER_PUBLIC,
+     .timeout_ms = 2000,
+     .body_limit = 4096,
+     .body_field = "document",
+     .response_field = "document"},
 };
 const size_t gw_route_count = sizeof gw_routes / sizeof gw_routes[0];

@@ -79,6 +79,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         &mentis__test__everything__descriptor,
         &mentis__test__optionals__descriptor,
         &mentis__v1__health_response__descriptor,
+        &mentis__test__document__descriptor,
+        &mentis__v1__json_value__descriptor,
     };
     mentis_pool_t *pool = NULL;
     if (mentis_pool_create(4096, 4 << 20, &pool) != MENTIS_OK)

@@ -14,10 +14,26 @@ static const char *nats_binary(void)
     return bin != NULL && bin[0] != '\0' ? bin : "nats-server";
 }
 
+/*
+ * The settings every mentis nats-server runs with (scripts/stack.sh writes the same):
+ * messages up to 8 MiB, so a whole curriculum or question pack fits in one request.
+ */
+static const char default_config[] = "max_payload: 8MB\n";
+
+static int write_default_config(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        return -1;
+    bool ok = fputs(default_config, f) >= 0;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
 /* Starts the process on n->port / n->monitor_port with the store in n->dir. */
 static int launch(h_nats_t *n)
 {
     char port[16], mport[16], store[H_PATH_SIZE + 8], log[H_PATH_SIZE + 16];
+    char conf[H_PATH_SIZE + 16];
     snprintf(port, sizeof port, "%d", n->port);
     snprintf(mport, sizeof mport, "%d", n->monitor_port);
     snprintf(store, sizeof store, "%s/js", n->dir);
@@ -25,10 +41,11 @@ static int launch(h_nats_t *n)
     const char *argv[16] = {nats_binary(), "-a",  "127.0.0.1", "-p",  port,
                             "-m",          mport, "-js",       "-sd", store};
     int argc = 10;
-    if (n->config != NULL) {
-        argv[argc++] = "-c";
-        argv[argc++] = n->config;
-    }
+    snprintf(conf, sizeof conf, "%s/nats.conf", n->dir);
+    if (n->config == NULL && write_default_config(conf) != 0)
+        return -1;
+    argv[argc++] = "-c";
+    argv[argc++] = n->config != NULL ? n->config : conf;
     argv[argc] = NULL;
     n->pid = h__spawn_as(argv, NULL, log, NULL, SIGKILL);
     if (n->pid < 0) {

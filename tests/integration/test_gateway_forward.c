@@ -17,6 +17,7 @@
 #include "check.h"
 #include "harness.h"
 #include "mentis/bus.h"
+#include "mentis/test/gateway_test.pb-c.h"
 #include "mentis/v1/common.pb-c.h"
 #include "test_gateway_support.h"
 
@@ -25,7 +26,7 @@ static pid_t gateway;
 static int port, admin_port;
 static char dir[H_PATH_SIZE];
 static mentis_bus_t *bus;
-#define SUBS 4
+#define SUBS 5
 static mentis_bus_sub_t *subs[SUBS];
 
 /* What the last echo request carried; the responder thread writes, tests read. */
@@ -66,6 +67,17 @@ static void on_request(void *arg, mentis_msg_t *msg)
         size_t n = mentis__v1__error_detail__pack(&d, buf);
         mentis_bus_reply_error(bus, msg, NULL, 0, MENTIS_ERR_CONFLICT, "name_taken",
                                "that name is taken", buf, n);
+    } else if (strcmp(subject, "mentis.v1.gwtest.document") == 0) {
+        /* DocumentResponse has DocumentRequest's fields: echo it, unless there is none. */
+        Mentis__Test__DocumentRequest *d = mentis__test__document_request__unpack(
+            NULL, mentis_msg_len(msg), mentis_msg_data(msg));
+        if (d != NULL && d->document != NULL && d->document->json[0] != '\0')
+            mentis_bus_reply(bus, msg, NULL, 0, mentis_msg_data(msg), mentis_msg_len(msg));
+        else
+            mentis_bus_reply_error(bus, msg, NULL, 0, MENTIS_ERR_INVALID_ARGUMENT,
+                                   "document_required", "the body must be a JSON document",
+                                   NULL, 0);
+        mentis__test__document_request__free_unpacked(d, NULL);
     } else if (strcmp(subject, "mentis.v1.gwtest.garbage") == 0) {
         static const uint8_t junk[] = {0xff, 0xff, 0xff, 0xff};
         mentis_bus_reply(bus, msg, NULL, 0, junk, sizeof junk);
@@ -92,7 +104,9 @@ static void setup(void)
         mentis_bus_subscribe(bus, "mentis.v1.gwtest.slow", NULL, on_request, NULL, &subs[2]) !=
             MENTIS_OK ||
         mentis_bus_subscribe(bus, "mentis.v1.gwtest.garbage", NULL, on_request, NULL, &subs[3]) !=
-            MENTIS_OK)
+            MENTIS_OK ||
+        mentis_bus_subscribe(bus, "mentis.v1.gwtest.document", NULL, on_request, NULL,
+                             &subs[4]) != MENTIS_OK)
         abort();
     port = h_free_port();
     admin_port = h_free_port();
@@ -428,6 +442,65 @@ static long long gateway_in_msgs(void)
     return n;
 }
 
+/* A route whose body is one field (a JsonValue) and whose answer is one field. */
+static void test_document_body_and_response_fields(void)
+{
+    setup();
+    gt_response_t r;
+    const char *doc = "{\"title\": \"Caf\\u00e9 \u00e9\", \"n\": [1, 2.50, -3e2, true, null],"
+                      " \"deep\": {\"a\": [{\"b\": {}}]}, \"s\": \"x\\\"y\"}";
+    CHECK(send_json("PUT", "/api/test/documents/d1", "application/json", doc, NULL, &r) == 0);
+    CHECK_INT(r.status, 200);
+    /* The exact text comes back: the gateway neither re-parses nor re-formats it. */
+    CHECK_STR(r.body, doc);
+
+    /* Any JSON value, an array or a string too. */
+    CHECK(send_json("PUT", "/api/test/documents/d1", "application/json", " [1,\"two\"] ", NULL,
+                    &r) == 0);
+    CHECK_INT(r.status, 200);
+    CHECK_STR(r.body, "[1,\"two\"]");
+
+    /* Not JSON: 400 from the gateway, saying where. */
+    CHECK(send_json("PUT", "/api/test/documents/d1", "application/json", "{\"a\": [1,}", NULL,
+                    &r) == 0);
+    cJSON *p = problem(&r, 400, "invalid_argument");
+    CHECK(p != NULL && strstr(cJSON_GetStringValue(cJSON_GetObjectItem(p, "detail")),
+                              "byte") != NULL);
+    cJSON_Delete(p);
+
+    /* No body: the field stays unset and the service names what is missing. */
+    CHECK(send_json("PUT", "/api/test/documents/d1", "application/json", "", NULL, &r) == 0);
+    cJSON_Delete(problem(&r, 400, "document_required"));
+
+    /* Over the route's body limit: 413 before any decoding. */
+    char big[6000];
+    memset(big, ' ', sizeof big - 3);
+    big[0] = '[';
+    big[sizeof big - 3] = ']';
+    big[sizeof big - 2] = '\0';
+    CHECK(send_json("PUT", "/api/test/documents/d1", "application/json", big, NULL, &r) == 0);
+    CHECK_INT(r.status, 413);
+
+    /* OpenAPI describes body and answer as the field's schema: any JSON value. */
+    REQUIRE(gt_get(port, "/api/openapi.json", NULL, &r, 5000) == 0);
+    cJSON *api = cJSON_Parse(r.body);
+    cJSON *put = cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(api, "paths"), "/api/test/documents/{id}"), "put");
+    cJSON *in = cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(put, "requestBody"), "content"),
+                            "application/json"),
+        "schema");
+    cJSON *out = cJSON_GetObjectItem(
+        cJSON_GetObjectItem(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(put, "responses"), "200"),
+                                "content"),
+            "application/json"),
+        "schema");
+    CHECK(cJSON_IsObject(in) && in->child == NULL);
+    CHECK(cJSON_IsObject(out) && out->child == NULL);
+    cJSON_Delete(api);
+}
+
 static void test_no_responders_is_503_and_safe_routes_retry_once(void)
 {
     setup();
@@ -604,7 +677,7 @@ static void test_in_flight_cap_is_hit_and_recovers(void)
     CHECK_INT(h_wait_exit(gw, 5000), 0);
 }
 
-TEST_MAIN(test_body_params_and_query_are_merged, test_path_and_query_text_rules,
+TEST_MAIN(test_document_body_and_response_fields, test_body_params_and_query_are_merged, test_path_and_query_text_rules,
           test_keep_alive_after_a_body, test_an_invalid_reply_is_502, test_created_with_location,
           test_input_problems_are_400_with_errors, test_413_and_415,
           test_service_errors_pass_through, test_trace_context_and_request_id_are_sent_on,

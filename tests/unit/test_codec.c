@@ -17,6 +17,7 @@
 #define EVERYTHING (&mentis__test__everything__descriptor)
 #define INNER      (&mentis__test__inner__descriptor)
 #define OPTIONALS  (&mentis__test__optionals__descriptor)
+#define DOCUMENT   (&mentis__test__document__descriptor)
 
 /* What an empty Everything encodes to: every scalar with its default, every repeated field
  * and map empty, unset messages, enums and the oneof left out. */
@@ -1329,10 +1330,83 @@ static void test_null_arguments(void)
     mentis_pool_destroy(pool);
 }
 
+/* A JsonValue is any JSON value, checked and kept as its exact text; output writes it back. */
+static void test_json_values(void)
+{
+    check_canonical(DOCUMENT, "{\"document\": {\"b\" : [1, 2.50, \"\\u00e9\"], \"a\":null}}",
+                    "{\"name\":\"\",\"document\":{\"b\" : [1, 2.50, \"\\u00e9\"], \"a\":null},"
+                    "\"items\":[]}");
+    check_canonical(DOCUMENT, "{\"items\":[1,\"x\",[null],{},true,false]}",
+                    "{\"name\":\"\",\"items\":[1,\"x\",[null],{},true,false]}");
+    CHECK_REFUSED(DOCUMENT, "{\"items\":[1,null]}", "items[1]", "null is not allowed");
+    check_canonical(DOCUMENT, "{\"document\":\"text\"}",
+                    "{\"name\":\"\",\"document\":\"text\",\"items\":[]}");
+    /* null means "not set", as for every field. */
+    check_canonical(DOCUMENT, "{\"document\":null}", "{\"name\":\"\",\"items\":[]}");
+
+    mentis_pool_t *pool = new_pool(1 << 20);
+    mentis_codec_problems_t problems = {0};
+    Mentis__Test__Document *d = (Mentis__Test__Document *)decode(
+        pool, DOCUMENT, "{\"document\":{\"k\":[true]}, \"name\":\"n\"}", &problems);
+    CHECK(d != NULL && d->document != NULL);
+    if (d != NULL && d->document != NULL)
+        CHECK_STR(d->document->json, "{\"k\":[true]}");
+    /* On its own, the message is the value itself. */
+    const char *top = " [ {\"a\" :1} ] ";
+    ProtobufCMessage *m = NULL;
+    CHECK_INT(mentis_codec_decode(&mentis__v1__json_value__descriptor, top, strlen(top), NULL, pool,
+                                  NULL, &m),
+              MENTIS_OK);
+    if (m != NULL) {
+        CHECK_STR(((Mentis__V1__JsonValue *)m)->json, "[ {\"a\" :1} ]");
+        CHECK_STR(encode(pool, m), "[ {\"a\" :1} ]");
+    }
+    /* Output: a service's text must be one JSON value, or the reply is refused whole. */
+    Mentis__V1__JsonValue *bad = make(pool, &mentis__v1__json_value__descriptor);
+    Mentis__Test__Document *out = make(pool, DOCUMENT);
+    out->document = bad;
+    const char *bad_texts[] = {"{", "{\"a\":1} x", "[1,]", "\"\x01\"", "nul", ""};
+    char *text = NULL;
+    for (size_t i = 0; i < sizeof bad_texts / sizeof bad_texts[0]; i++) {
+        bad->json = mentis_pool_strdup(pool, bad_texts[i]);
+        if (bad_texts[i][0] == '\0') /* empty is unset: null */
+            CHECK_STR(encode(pool, &out->base), "{\"name\":\"\",\"document\":null,\"items\":[]}");
+        else
+            CHECK_MSG(mentis_codec_encode(&out->base, NULL, pool, &text, NULL) ==
+                          MENTIS_ERR_INTERNAL,
+                      "%s was written", bad_texts[i]);
+    }
+    mentis_pool_destroy(pool);
+
+    /* Input: the same strict reader as everywhere, with the same nesting limit. */
+    CHECK_REFUSED(DOCUMENT, "{\"document\":{\"a\":}}", "", "unexpected");
+    CHECK_REFUSED(DOCUMENT, "{\"document\":[1,]}", "", "unexpected");
+    CHECK_REFUSED(DOCUMENT, "{\"document\":\"\xff\"}", "", "UTF-8");
+    char deep[200] = "{\"document\":";
+    for (int i = 0; i < 40; i++)
+        strcat(deep, "[");
+    for (int i = 0; i < 40; i++)
+        strcat(deep, "]");
+    strcat(deep, "}");
+    CHECK_REFUSED(DOCUMENT, deep, "document", "nested deeper");
+    /* Parameters cannot set a document, nor reach inside one. */
+    pool = new_pool(1 << 20);
+    d = (Mentis__Test__Document *)decode(pool, DOCUMENT, "{}", &problems);
+    mentis_codec_problems_t pp = {0};
+    CHECK_INT(mentis_codec_set_text(&d->base, "document", "{}", 2, pool, &pp),
+              MENTIS_ERR_INVALID_ARGUMENT);
+    CHECK_INT(mentis_codec_set_text(&d->base, "document.json", "{", 1, pool, &pp),
+              MENTIS_ERR_INVALID_ARGUMENT);
+    /* Its schema is any value. */
+    CHECK_INT(mentis_codec_schema(DOCUMENT, NULL, NULL, pool, &text, NULL), MENTIS_OK);
+    CHECK(strstr(text, "\"document\":{}") != NULL);
+    mentis_pool_destroy(pool);
+}
+
 TEST_MAIN(test_empty_message, test_full_round_trip, test_camel_case_keys, test_int64_exact,
           test_integer_syntax, test_wrong_types, test_unknown_fields, test_duplicate_keys,
           test_many_problems, test_malformed_json, test_enums, test_enum_output, test_bytes,
           test_timestamps, test_timestamp_output_limits, test_null, test_oneof, test_presence,
           test_maps, test_strings, test_floats, test_float_bits_round_trip, test_depth_limit,
           test_size_limits, test_pool_cap, test_set_text, test_health_response, test_schema,
-          test_null_arguments)
+          test_null_arguments, test_json_values)

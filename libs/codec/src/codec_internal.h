@@ -74,6 +74,19 @@ bool mentis__codec_is_map(const ProtobufCMessageDescriptor *desc,
 /* Whether desc is mentis.v1.Timestamp or google.protobuf.Timestamp (seconds, nanos). */
 bool mentis__codec_is_timestamp(const ProtobufCMessageDescriptor *desc);
 
+/* Whether desc is mentis.v1.JsonValue (one string field `json` holding a JSON text). */
+bool mentis__codec_is_json(const ProtobufCMessageDescriptor *desc);
+
+/* Whether desc has a JSON form other than an object: a timestamp or a JSON value. */
+bool mentis__codec_is_special(const ProtobufCMessageDescriptor *desc);
+
+/*
+ * Whether text (n bytes) is exactly one well-formed JSON value (surrounding whitespace
+ * allowed) nested at most max_depth levels. Used to check what a service sends as a
+ * JsonValue before it is written into a reply as it is.
+ */
+bool mentis__codec_json_valid(const char *text, size_t n, unsigned max_depth);
+
 /* Whether an enum value is the zero value *_UNSPECIFIED, never shown nor accepted. */
 bool mentis__codec_enum_is_unspecified(const ProtobufCEnumValue *v);
 

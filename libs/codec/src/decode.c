@@ -423,6 +423,28 @@ static bool conversion_failed(dec_t *d, mentis_status_t st, const char *why)
 
 static void dec_object(dec_t *d, const ProtobufCMessageDescriptor *desc, ProtobufCMessage *msg);
 
+/*
+ * A mentis.v1.JsonValue: any JSON value, checked by the same strict reader (syntax, UTF-8,
+ * nesting depth), kept as its exact text in a new message in the pool.
+ */
+static bool dec_json(dec_t *d, const ProtobufCMessageDescriptor *md, mentis__codec_value_t *v)
+{
+    peek(d);
+    const char *from = d->p;
+    if (!skip_value(d))
+        return false;
+    ProtobufCMessage *m = mentis__codec_message_new(d->pool, md);
+    char *text = m != NULL ? mentis_pool_strndup(d->pool, from, (size_t)(d->p - from)) : NULL;
+    if (text == NULL) {
+        pool_full(d);
+        return false;
+    }
+    mentis__codec_value_t t = {.s = text};
+    mentis__codec_field_set(m, &md->fields[0], &t);
+    v->msg = m;
+    return true;
+}
+
 /* A string no longer than cap - 1 bytes read into buf; longer ones are only counted. */
 static bool small_string(dec_t *d, char *buf, size_t cap, size_t *len)
 {
@@ -446,6 +468,8 @@ static bool dec_value(dec_t *d, const ProtobufCFieldDescriptor *fd, mentis__code
     switch (fd->type) {
     case PROTOBUF_C_TYPE_MESSAGE: {
         const ProtobufCMessageDescriptor *md = fd->descriptor;
+        if (mentis__codec_is_json(md))
+            return dec_json(d, md, v);
         if (mentis__codec_is_timestamp(md)) {
             char text[64];
             if (c != '"')
@@ -929,8 +953,9 @@ mentis_status_t mentis_codec_decode(const ProtobufCMessageDescriptor *desc, cons
               max_input);
     } else if (peek(&d) == '\0') {
         syntax(&d, "unexpected end of input");
-    } else if (mentis__codec_is_timestamp(desc)) {
-        /* A timestamp on its own is a string, as everywhere else. */
+    } else if (mentis__codec_is_special(desc)) {
+        /* A timestamp on its own is a string and a JSON value any value, as everywhere
+         * else. */
         ProtobufCFieldDescriptor fd = {
             .name = "", .type = PROTOBUF_C_TYPE_MESSAGE, .descriptor = desc};
         mentis__codec_value_t v;
@@ -953,4 +978,15 @@ mentis_status_t mentis_codec_decode(const ProtobufCMessageDescriptor *desc, cons
                               d.first);
     *out = msg;
     return MENTIS_OK;
+}
+
+bool mentis__codec_json_valid(const char *text, size_t n, unsigned max_depth)
+{
+    if (text == NULL)
+        return false;
+    dec_t d = {.start = text, .p = text, .end = text + n, .max_depth = max_depth};
+    if (!skip_value(&d) || d.stop || d.failed)
+        return false;
+    peek(&d);
+    return d.p == d.end;
 }

@@ -122,6 +122,27 @@ static mentis_status_t put_time(enc_t *e, const ProtobufCMessage *ts)
     return MENTIS_OK;
 }
 
+/*
+ * A mentis.v1.JsonValue is written as the text it holds, which must be one well-formed
+ * JSON value: a service's mistake must not make the whole reply invalid JSON. Unset or
+ * empty is null.
+ */
+static mentis_status_t put_json(enc_t *e, const ProtobufCMessage *m)
+{
+    const char *text = NULL;
+    if (m != NULL && mentis__codec_field_present(m, &m->descriptor->fields[0]))
+        text = mentis__codec_field_get(m, &m->descriptor->fields[0]).s;
+    if (text == NULL || text[0] == '\0') {
+        mentis__codec_put(e->b, "null", 4);
+        return MENTIS_OK;
+    }
+    size_t n = strlen(text);
+    if (!mentis__codec_json_valid(text, n, MENTIS_CODEC_MAX_DEPTH))
+        return unencodable(e, "a JsonValue that is not one well-formed JSON value");
+    mentis__codec_put(e->b, text, n);
+    return MENTIS_OK;
+}
+
 static mentis_status_t enc_value(enc_t *e, const ProtobufCFieldDescriptor *fd,
                                  mentis__codec_value_t v)
 {
@@ -170,6 +191,8 @@ static mentis_status_t enc_value(enc_t *e, const ProtobufCFieldDescriptor *fd,
     case PROTOBUF_C_TYPE_MESSAGE:
         if (mentis__codec_is_timestamp(fd->descriptor))
             return put_time(e, v.msg);
+        if (mentis__codec_is_json(fd->descriptor))
+            return put_json(e, v.msg);
         if (v.msg == NULL) { /* an unset element of an array or map value: the empty one */
             mentis__codec_put(e->b, "{}", 2);
             return MENTIS_OK;
@@ -261,6 +284,8 @@ static mentis_status_t enc_message(enc_t *e, const ProtobufCMessage *m)
         return unencodable(e, "not a protobuf-c message");
     if (mentis__codec_is_timestamp(desc))
         return put_time(e, m);
+    if (mentis__codec_is_json(desc))
+        return put_json(e, m);
     if (++e->depth > ENCODE_MAX_DEPTH)
         return unencodable(e, "nested too deep (a cycle?)");
     bool first = true;

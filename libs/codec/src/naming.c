@@ -110,6 +110,20 @@ bool mentis__codec_is_map(const ProtobufCMessageDescriptor *desc,
            strcmp(entry->name + parent + 1, entry->short_name) == 0;
 }
 
+bool mentis__codec_is_json(const ProtobufCMessageDescriptor *desc)
+{
+    if (strcmp(desc->name, "mentis.v1.JsonValue") != 0)
+        return false;
+    return desc->n_fields == 1 && desc->fields[0].id == 1 &&
+           desc->fields[0].type == PROTOBUF_C_TYPE_STRING &&
+           desc->fields[0].label != PROTOBUF_C_LABEL_REPEATED;
+}
+
+bool mentis__codec_is_special(const ProtobufCMessageDescriptor *desc)
+{
+    return mentis__codec_is_timestamp(desc) || mentis__codec_is_json(desc);
+}
+
 bool mentis__codec_is_timestamp(const ProtobufCMessageDescriptor *desc)
 {
     if (strcmp(desc->name, "mentis.v1.Timestamp") != 0 &&

@@ -100,7 +100,7 @@ mentis_status_t mentis_codec_set_text(ProtobufCMessage *msg, const char *name, c
         }
         /* A step into a singular sub-message, made when missing. */
         if (fd->type != PROTOBUF_C_TYPE_MESSAGE || fd->label == PROTOBUF_C_LABEL_REPEATED ||
-            mentis__codec_is_timestamp(fd->descriptor))
+            mentis__codec_is_special(fd->descriptor))
             return refuse(problems, name, "\"%s\" has no fields to set", fd->name);
         if ((st = check_oneof(problems, name, msg, fd)) != MENTIS_OK)
             return st;

@@ -77,6 +77,8 @@ static void describe_type(schema_t *s, const ProtobufCFieldDescriptor *fd)
         const ProtobufCMessageDescriptor *md = fd->descriptor;
         if (mentis__codec_is_timestamp(md)) {
             put(s, "{\"type\":\"string\",\"format\":\"date-time\"}");
+        } else if (mentis__codec_is_json(md)) {
+            put(s, "{}"); /* any JSON value */
         } else if (s->ref_prefix != NULL) {
             put(s, "{\"$ref\":\"");
             mentis__codec_put_escaped(s->b, s->ref_prefix, strlen(s->ref_prefix));
@@ -111,6 +113,10 @@ static void describe_message(schema_t *s, const ProtobufCMessageDescriptor *desc
 {
     if (mentis__codec_is_timestamp(desc)) {
         put(s, "{\"type\":\"string\",\"format\":\"date-time\"}");
+        return;
+    }
+    if (mentis__codec_is_json(desc)) {
+        put(s, "{}");
         return;
     }
     bool recursive = false;
@@ -181,7 +187,7 @@ mentis_status_t mentis_codec_schema_types(const ProtobufCMessageDescriptor *desc
                     continue;
                 md = vfd->descriptor;
             }
-            if (mentis__codec_is_timestamp(md))
+            if (mentis__codec_is_special(md))
                 continue;
             bool known = false;
             for (size_t k = 0; k < n && !known; k++)

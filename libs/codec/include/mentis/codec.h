@@ -22,6 +22,9 @@
  *   up to 9 fractional digits and any offset, converted to UTC; output is UTC with "Z" and
  *   milliseconds when they are not zero ("2026-11-23T10:20:00.123Z"; finer precision is
  *   cut, not rounded).
+ * - mentis.v1.JsonValue is any JSON value, read by the same strict rules and kept as its
+ *   exact text (string field `json`); on output that text is written as it is, after a
+ *   check that it is one well-formed value (else MENTIS_ERR_INTERNAL). Unset is null.
  * - Repeated fields are arrays; map fields are objects (integer and bool keys as their text).
  * - null for a field means "not set"; null inside an array or as a map value is refused.
  *
