@@ -343,6 +343,31 @@ admin_credentials() {
   ADMIN_PASSWORD=$(cat "$SECRET_DIR/admin.password")
 }
 
+# A few of the published UMCF examples (../shared/umcf/examples), imported through the
+# gateway as the admin, so a new user sees lessons at once. Ones already there (409) stay.
+load_examples() {
+  local dir=$ROOT/../shared/umcf/examples f token code n=0
+  [[ -d $dir ]] || { say "no UMCF examples at $dir: no curricula loaded"; return 0; }
+  [[ -n ${ADMIN_PASSWORD:-${MENTIS_AUTH_BOOTSTRAP_ADMIN_PASSWORD:-}} ]] ||
+    { say "the admin password is not known here: no curricula loaded"; return 0; }
+  token=$(curl -fsS --max-time 10 -H 'Content-Type: application/json' \
+    --data-binary @- "http://127.0.0.1:$GATEWAY_PORT/api/auth/login" 2>/dev/null <<<"{\"email\":\"$ADMIN_EMAIL\",\"password\":\"${ADMIN_PASSWORD:-$MENTIS_AUTH_BOOTSTRAP_ADMIN_PASSWORD}\"}" |
+    sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p') || true
+  [[ -n $token ]] || { say "cannot sign in as $ADMIN_EMAIL: no curricula loaded"; return 0; }
+  for f in color-theory neural-networks-intro pytorch-fundamentals renaissance-history; do
+    [[ -f $dir/$f.umcf ]] || continue
+    code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 60 -H "Authorization: Bearer $token" \
+      -H 'Content-Type: application/json' --data-binary "@$dir/$f.umcf" \
+      "http://127.0.0.1:$GATEWAY_PORT/api/admin/curricula" 2>/dev/null) || code=000
+    case $code in
+      201) n=$((n + 1)) ;;
+      409) ;;
+      *) say "importing $f.umcf answered $code" ;;
+    esac
+  done
+  say "curricula: $n example(s) imported from $dir"
+}
+
 start_mentis() { # launches one service or the gateway (does not wait)
   local name=$1
   local -a vars=(MENTIS_NATS_URL="$NATS_URL" MENTIS_ADMIN_ADDR=127.0.0.1
@@ -514,6 +539,7 @@ cmd_run() {
     for n in "${SERVICES[@]}"; do start_mentis "$n"; done
     for n in "${SERVICES[@]}"; do wait_mentis_ready "$n"; done
     start_one gateway
+    load_examples
   fi
   : >"$RUN_DIR/ready"
   banner
