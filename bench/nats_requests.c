@@ -15,16 +15,19 @@
  *       seconds, rps, p50_ms, p90_ms, p99_ms, max_ms, reply_bytes.
  *
  * Why it is a fair reference: it goes through libs/bus exactly as the gateway does (one
- * connection with the same options, asynchronous requests with a deadline, completions on
- * a dispatch queue run by one owner thread that then sends the next request), sends the
+ * connection with the same options, in loop mode driven by one owner thread's poll(2)
+ * loop as the gateway's lws thread drives it, asynchronous requests with a deadline,
+ * completions on a dispatch queue run by that thread, which then sends the next request;
+ * what one turn sends leaves in one write, as in the gateway), sends the
  * same headers (those of a token without a device, from a client that sends no
  * User-Agent, as wrk does) with a fresh request id and traceparent each time and the same empty
  * MeRequest. Latency is taken from just before the send to the completion on the owner
  * thread, as wrk takes it from the write to the last byte read.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
-#include <pthread.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,7 +55,8 @@ static int64_t now_ns(void)
 
 static mentis_bus_t *connect_bus(const char *url)
 {
-    mentis_bus_options_t o = {.url = url, .name = "mentis-bench-nats"};
+    /* Loop mode, as the gateway: until run_load attaches its loop, a bus thread drives it. */
+    mentis_bus_options_t o = {.url = url, .name = "mentis-bench-nats", .loop_mode = true};
     mentis_bus_t *bus = NULL;
     if (mentis_bus_connect(&o, &bus) != MENTIS_OK) {
         fprintf(stderr, "mentis-bench-nats: %s\n", mentis_err_msg());
@@ -123,9 +127,7 @@ struct load {
     mentis_bus_t *bus;
     mentis_bus_dispatch_t *dispatch;
     struct identity who;
-    pthread_mutex_t mu; /* protects woken */
-    pthread_cond_t cv;
-    bool woken;
+    int wake_pipe[2]; /* written by wake (any thread), read by the owner loop */
     int64_t measure_from_ns, end_ns; /* completions in [measure_from, end) count */
     int in_flight;
     uint64_t errors, send_failures;
@@ -139,13 +141,13 @@ struct slot {
     int64_t sent_ns;
 };
 
+/* The dispatch queue's and the bus loop's wake: any thread. */
 static void wake(void *arg)
 {
     struct load *l = arg;
-    pthread_mutex_lock(&l->mu);
-    l->woken = true;
-    pthread_cond_signal(&l->cv);
-    pthread_mutex_unlock(&l->mu);
+    char c = 1;
+    ssize_t n = write(l->wake_pipe[1], &c, 1);
+    (void)n; /* full: a wake is pending anyway */
 }
 
 static void on_reply(void *arg, mentis_status_t st, mentis_msg_t *reply);
@@ -279,17 +281,28 @@ static int run_load(const char *url, struct identity who, int in_flight, double 
 {
     static struct slot slots[MAX_IN_FLIGHT];
     struct load l = {.who = who};
-    pthread_mutex_init(&l.mu, NULL);
-    pthread_cond_init(&l.cv, NULL);
-    int rc = 1;
+    int rc = 1, nats_fd = -1;
+    bool attached = false;
     size_t reply_bytes = 0;
+    if (pipe(l.wake_pipe) != 0) {
+        perror("mentis-bench-nats: pipe");
+        return 1;
+    }
+    for (int i = 0; i < 2; i++)
+        fcntl(l.wake_pipe[i], F_SETFL, O_NONBLOCK);
     if (mentis_bus_dispatch_create(wake, &l, &l.dispatch) != MENTIS_OK) {
         fprintf(stderr, "mentis-bench-nats: %s\n", mentis_err_msg());
         goto out;
     }
     l.bus = connect_bus(url);
-    if (l.bus == NULL || !check_once(&l, &reply_bytes))
+    if (l.bus == NULL || !check_once(&l, &reply_bytes)) /* blocking: before the loop */
         goto out;
+    mentis_bus_loop_t loop = {wake, &l};
+    if (mentis_bus_loop_attach(l.bus, &loop) != MENTIS_OK) {
+        fprintf(stderr, "mentis-bench-nats: %s\n", mentis_err_msg());
+        goto out;
+    }
+    attached = true;
 
     int64_t start = now_ns();
     l.measure_from_ns = start + (int64_t)(warmup * 1e9);
@@ -301,21 +314,32 @@ static int run_load(const char *url, struct identity who, int in_flight, double 
             goto out;
         }
     }
-    /* The owner loop: sleep until the bus posts completions, run them (each sends the next
-     * request), until the end and the last reply. */
+    /* The owner loop, as the gateway's lws thread: each turn takes the NATS socket when it
+     * changed, writes what the last turn sent, sleeps in poll(2) until the socket or a
+     * wake, reads the replies and runs the completions (each sends the next request),
+     * until the end and the last reply. */
     for (;;) {
+        int fd = -1;
+        if (mentis_bus_loop_socket(l.bus, &fd)) {
+            if (nats_fd >= 0)
+                close(nats_fd);
+            nats_fd = fd;
+        }
+        bool more = mentis_bus_loop_write(l.bus);
         int64_t t = now_ns();
         if (l.in_flight == 0 || t > l.end_ns + DRAIN_WAIT_NS)
             break;
-        pthread_mutex_lock(&l.mu);
-        if (!l.woken) {
-            int64_t until_ns = mentis_bus_now_ms() * 1000000LL + 100 * 1000000LL;
-            struct timespec ts = {.tv_sec = until_ns / 1000000000LL,
-                                  .tv_nsec = until_ns % 1000000000LL};
-            pthread_cond_timedwait(&l.cv, &l.mu, &ts);
+        struct pollfd p[2] = {{l.wake_pipe[0], POLLIN, 0},
+                              {nats_fd, (short)(POLLIN | (more ? POLLOUT : 0)), 0}};
+        if (poll(p, nats_fd >= 0 ? 2 : 1, 100) < 0)
+            continue;
+        if (p[0].revents & POLLIN) {
+            char buf[64];
+            while (read(l.wake_pipe[0], buf, sizeof buf) > 0)
+                ;
         }
-        l.woken = false;
-        pthread_mutex_unlock(&l.mu);
+        if (nats_fd >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR)))
+            mentis_bus_loop_read(l.bus);
         mentis_bus_dispatch_run(l.dispatch);
     }
     if (l.out_of_memory) {
@@ -331,11 +355,15 @@ static int run_load(const char *url, struct identity who, int in_flight, double 
            reply_bytes);
     rc = 0;
 out:
+    if (nats_fd >= 0)
+        close(nats_fd);
+    if (attached)
+        mentis_bus_loop_detach(l.bus); /* before closing: the bus's thread drives it again */
     mentis_bus_close(l.bus); /* before the queue its requests use */
     mentis_bus_dispatch_destroy(l.dispatch);
     free(l.lat_us);
-    pthread_cond_destroy(&l.cv);
-    pthread_mutex_destroy(&l.mu);
+    close(l.wake_pipe[0]);
+    close(l.wake_pipe[1]);
     return rc;
 }
 

@@ -105,6 +105,7 @@ int main(int argc, char **argv)
         goto fail;
     mentis_bus_options_t bo = settings.proc.bus;
     bo.name = "mentis-gateway";
+    bo.loop_mode = true; /* the lws thread drives the socket once it runs (server.c) */
     if (mentis_bus_connect(&bo, &srv.bus) != MENTIS_OK)
         goto fail;
     if (gw_discovery_create(srv.bus, metrics, &srv.discovery) != MENTIS_OK)

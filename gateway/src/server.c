@@ -8,14 +8,29 @@
  *                route with a subject, after LWS_CALLBACK_HTTP_BODY(_COMPLETION) when the
  *                request has a body. A handler that needs services sends asynchronous bus
  *                requests on the server's dispatch queue and returns at once.
- *   bus thread   a reply, a deadline or "no responders" is queued on the dispatch queue,
- *                whose wake function (gw_server_wake) calls lws_cancel_service().
+ *   lws thread   the NATS socket is one more descriptor of the lws loop (the bus in loop
+ *                mode, see "NATS on the lws thread" below): the requests a turn of the loop
+ *                published leave in one write at the end of the turn, and the socket is
+ *                read here (LWS_CALLBACK_RAW_RX_FILE runs mentis_bus_loop_read).
+ *   bus thread   nats.c's delivery thread hands a reply to the bus, which queues it (or a
+ *                deadline, from the bus's timer thread, or "no responders") on the dispatch
+ *                queue, whose wake function (gw_server_wake) calls lws_cancel_service().
  *   lws thread   LWS_CALLBACK_EVENT_WAIT_CANCELLED runs mentis_bus_dispatch_run: the
  *                completions run here, call gw_respond, and gw_respond asks lws for a
  *                writable callback; LWS_CALLBACK_HTTP_WRITEABLE writes headers, then body.
  * Nothing on the lws thread blocks: no synchronous request, no sleep, no file I/O. Timers
  * (the discovery round, the client check, the drain deadline) are lws sul timers on the
  * same thread, so request state needs no lock.
+ *
+ * NATS on the lws thread. The bus is connected in loop mode; until the loop starts (and
+ * after it ends) a bus thread drives the socket. loop_main attaches the loop: at the top of
+ * every turn nats_turn adopts the socket's descriptor when it changed (a duplicate, as a
+ * raw file, protocol "mentis-nats"; a reconnection brings a new one), then ends the last
+ * turn for the bus: the messages it destroyed go to nats.c's collector together, and what
+ * it published leaves in one write. Measured on two cores, a write(2) per forwarded
+ * request woke nats-server while the lws thread still had requests to read, and each
+ * destroyed message woke nats.c's collector thread: most of what the gateway added to a
+ * request was those wake-ups, not its own work.
  *
  * A client may leave before its answer. lws 4.1 stops reading a connection while a request
  * is in progress (and would spin on it), so reading is paused until the answer and a timer
@@ -51,6 +66,64 @@ int64_t gw_now_ns(void)
 static gw_server_t *server_of(struct lws *wsi)
 {
     return lws_context_user(lws_get_context(wsi));
+}
+
+/* lws's handle on the NATS socket (a duplicate the bus gave us); lws thread only. One
+ * server per process, as main.c makes. */
+static struct lws *nats_wsi;
+
+/* The NATS socket, as a raw file on the lws loop. */
+static int nats_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                         void *in, size_t len)
+{
+    (void)user;
+    (void)in;
+    (void)len;
+    gw_server_t *srv = server_of(wsi);
+    switch (reason) {
+    case LWS_CALLBACK_RAW_RX_FILE:
+        mentis_bus_loop_read(srv->bus);
+        return 0;
+    case LWS_CALLBACK_RAW_WRITEABLE_FILE:
+        if (mentis_bus_loop_write(srv->bus))
+            lws_callback_on_writable(wsi);
+        return 0;
+    case LWS_CALLBACK_RAW_CLOSE_FILE: /* lws closes the descriptor, our duplicate */
+        if (wsi == nats_wsi)
+            nats_wsi = NULL;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static void nats_unwatch(void)
+{
+    if (nats_wsi != NULL) {
+        struct lws *wsi = nats_wsi;
+        nats_wsi = NULL;
+        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+    }
+}
+
+/* Once per turn of the loop, before it polls: the socket to watch, then what to write. */
+static void nats_turn(gw_server_t *srv)
+{
+    int fd = -1;
+    if (mentis_bus_loop_socket(srv->bus, &fd)) {
+        nats_unwatch();
+        if (fd >= 0) {
+            lws_sock_file_fd_type desc;
+            desc.filefd = fd;
+            struct lws_vhost *vh = lws_get_vhost_by_name(srv->lws, "mentis-gateway");
+            nats_wsi = lws_adopt_descriptor_vhost(vh, LWS_ADOPT_RAW_FILE_DESC, desc,
+                                                  "mentis-nats", NULL);
+            if (nats_wsi == NULL) /* lws may have closed fd: leak it rather than close twice */
+                mentis_log_error("lws refused the NATS socket; requests wait for a reconnection");
+        }
+    }
+    if (mentis_bus_loop_write(srv->bus) && nats_wsi != NULL)
+        lws_callback_on_writable(nats_wsi); /* the rest once the socket takes more */
 }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -89,6 +162,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 static struct lws_protocols protocols[] = {
     {"mentis-http", callback, sizeof(struct gw_session), 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0}, /* gw_listener_protocol, set in gw_server_listen */
+    {"mentis-nats", nats_callback, 0, 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -239,7 +313,11 @@ static void *loop_main(void *arg)
     lws_sul_schedule(srv->lws, 0, &srv->clients_sul, check_clients,
                      GW_CLIENT_CHECK_MS * LWS_US_PER_MS);
     gw_access_start(srv->access);
+    mentis_bus_loop_t nats_loop = {gw_server_wake, srv};
+    if (mentis_bus_loop_attach(srv->bus, &nats_loop) != MENTIS_OK)
+        mentis_log_warn("%s; NATS stays on the bus's threads", mentis_err_msg());
     while (!srv->stop_now) {
+        nats_turn(srv);
         if (lws_service(srv->lws, 0) < 0) {
             mentis_log_error("lws service loop failed; stopping");
             break;
@@ -251,6 +329,11 @@ static void *loop_main(void *arg)
                 break;
         }
     }
+    /* What the last turn published, then the socket back to a bus thread: the bus is
+     * still used (and closed) after this thread ends. */
+    nats_turn(srv);
+    nats_unwatch();
+    mentis_bus_loop_detach(srv->bus);
     gw_access_halt(srv->access);
     lws_sul_cancel(&srv->discovery_sul);
     lws_sul_cancel(&srv->clients_sul);

@@ -123,6 +123,11 @@ mentis_status_t mentis_bus_connect(const mentis_bus_options_t *o, mentis_bus_t *
 {
     mentis_status_t st;
     natsStatus s;
+    /* Before nats.c opens itself with its default: no spinning on its locks. It spins up
+     * to 2000 times before sleeping, which on a machine with few cores (and on a virtual
+     * one, where a pause loop can cost an exit) burns the time the lock's holder needs —
+     * a holder that is usually inside a write(2). A no-op once the library is open. */
+    nats_Open(0);
     mentis_bus_t *bus = calloc(1, sizeof *bus);
     if (bus == NULL)
         return mentis_err_set(MENTIS_ERR_NO_MEMORY, NULL, "bus: out of memory");
@@ -172,10 +177,21 @@ mentis_status_t mentis_bus_connect(const mentis_bus_options_t *o, mentis_bus_t *
         s = natsOptions_SetErrorHandler(bus->opts, on_error, bus);
     if (s == NATS_OK)
         s = natsOptions_SetClosedCB(bus->opts, on_closed, bus);
+    if (s == NATS_OK && o->loop_mode) {
+        bus->loop_mode = true;
+        if ((st = mentis__loop_init(bus)) != MENTIS_OK) {
+            bus->loop_mode = false;
+            goto fail;
+        }
+        s = mentis__loop_options(bus);
+    }
     if (s != NATS_OK) {
         st = mentis__bus_nats_status(s, "bus: options");
         goto fail;
     }
+    /* Before connecting: the connection's first writes go through the socket's driver. */
+    if (bus->loop_mode && (st = mentis__loop_start(bus)) != MENTIS_OK)
+        goto fail;
     s = natsConnection_Connect(&bus->nc, bus->opts);
     if (s == NATS_OK) {
         set_connected(bus, true);
@@ -193,10 +209,14 @@ mentis_status_t mentis_bus_connect(const mentis_bus_options_t *o, mentis_bus_t *
     return MENTIS_OK;
 
 fail:
+    if (bus->loop_mode)
+        mentis__loop_stop(bus);
     if (bus->nc) {
         natsConnection_Close(bus->nc);
         natsConnection_Destroy(bus->nc);
     }
+    if (bus->loop_mode)
+        mentis__loop_fini(bus);
     natsOptions_Destroy(bus->opts);
     pthread_cond_destroy(&bus->state_cv);
     pthread_mutex_destroy(&bus->state_mu);
@@ -223,6 +243,10 @@ void mentis_bus_close(mentis_bus_t *bus)
     while (!bus->closed && pthread_cond_timedwait(&bus->state_cv, &bus->state_mu, &ts) == 0)
         ;
     pthread_mutex_unlock(&bus->state_mu);
+    /* Loop mode: the socket's driver (the bus's thread: the owner has detached) ran until
+     * the connection closed; it stops before the connection is freed. */
+    if (bus->loop_mode)
+        mentis__loop_fini(bus);
     natsConnection_Destroy(bus->nc);
     natsOptions_Destroy(bus->opts);
     pthread_cond_destroy(&bus->state_cv);
@@ -347,7 +371,7 @@ mentis_status_t mentis_bus_publish(mentis_bus_t *bus, const char *subject, const
     if (m == NULL)
         return st;
     natsStatus s = natsConnection_PublishMsg(bus->nc, m);
-    natsMsg_Destroy(m);
+    mentis_msg_destroy(m);
     if (s != NATS_OK)
         return mentis_err_wrap(mentis__bus_nats_status(s, "publish"), "bus: %s", subject);
     return MENTIS_OK;

@@ -43,6 +43,37 @@ struct requests {
     struct sub_done sub_done;
 };
 
+/*
+ * Loop mode (loop.c). nats.c tells us its socket (attach, and "stop reading" before it
+ * closes it) and that it has something to write; whoever drives the socket — the bus's
+ * own thread, or the owner's loop once attached — reads and writes through nats.c. Drivers
+ * watch a duplicate of the socket, taken under `mu` while nats.c's descriptor is known to
+ * be open, so a descriptor nats.c closes and the kernel reuses is never watched.
+ */
+struct bus_loop {
+    pthread_mutex_t mu; /* protects everything below */
+    int fd;             /* nats.c's socket, -1 while there is none */
+    uint64_t fd_gen;    /* counts changes of fd */
+    bool write_wanted;  /* nats.c has buffered bytes to write */
+    bool attached;      /* the owner's loop drives the socket */
+    mentis_bus_loop_t owner;
+    pthread_t owner_thread;
+    uint64_t owner_gen;  /* the fd_gen the owner last took */
+    /* The bus's own driver, while no owner is attached. */
+    pthread_t thread;
+    bool thread_running;
+    bool thread_stop;
+    int wake_pipe[2];
+};
+
+mentis_status_t mentis__loop_init(mentis_bus_t *bus);
+/* Sets the nats.c options of loop mode. */
+natsStatus mentis__loop_options(mentis_bus_t *bus);
+mentis_status_t mentis__loop_start(mentis_bus_t *bus);
+/* Stops the bus's driver thread (the owner must have detached). */
+void mentis__loop_stop(mentis_bus_t *bus);
+void mentis__loop_fini(mentis_bus_t *bus);
+
 struct mentis_bus {
     natsConnection *nc;
     natsOptions *opts;
@@ -53,7 +84,9 @@ struct mentis_bus {
     bool connected;
     bool closing; /* set by mentis_bus_close: the last disconnect is not news */
     bool closed;  /* the connection's last callback has run: the bus may be freed */
+    bool loop_mode;
     struct requests req;
+    struct bus_loop loop; /* loop mode only */
 };
 
 mentis_status_t mentis__bus_nats_status(natsStatus s, const char *what);

@@ -54,7 +54,38 @@ mentis_status_t mentis_msg_error(const mentis_msg_t *msg, const char **code, con
     return st;
 }
 
+/* This thread's batch (mentis_bus_batch_begin): fixed, so it never allocates. */
+static _Thread_local struct {
+    bool on;
+    size_t n;
+    natsMsg *dead[64];
+} batch;
+
+void mentis_bus_batch_begin(void)
+{
+    batch.on = true;
+}
+
+static void bury(void)
+{
+    for (size_t i = 0; i < batch.n; i++)
+        natsMsg_Destroy(batch.dead[i]);
+    batch.n = 0;
+}
+
+void mentis_bus_batch_end(void)
+{
+    bury();
+    batch.on = false;
+}
+
 void mentis_msg_destroy(mentis_msg_t *msg)
 {
-    natsMsg_Destroy(msg);
+    if (msg == NULL || !batch.on) {
+        natsMsg_Destroy(msg);
+        return;
+    }
+    if (batch.n == sizeof batch.dead / sizeof batch.dead[0])
+        bury();
+    batch.dead[batch.n++] = msg;
 }

@@ -251,6 +251,9 @@ mentis_status_t mentis__requests_init(mentis_bus_t *bus)
         goto fail;
     char subject[sizeof r->inbox_prefix + 2];
     snprintf(subject, sizeof subject, "%s.*", r->inbox_prefix);
+    /* Asynchronous even in loop mode: a synchronous subscription would be read on the
+     * loop's thread, but nats.c's NextMsg swallows a "no responders" status and returns
+     * only an error, without the subject that says which request it answers. */
     natsStatus s = natsConnection_Subscribe(&r->sub, bus->nc, subject, on_reply, bus);
     if (s == NATS_OK) /* replies must never be dropped for being "slow" */
         s = natsSubscription_SetPendingLimits(r->sub, -1, -1);
@@ -284,6 +287,7 @@ void mentis__requests_fini(mentis_bus_t *bus)
     if (!mentis__sub_done_wait(&r->sub_done, 5000))
         mentis_log_warn("bus: the reply handler did not finish within 5 s");
     natsSubscription_Destroy(r->sub);
+    r->sub = NULL;
     pthread_mutex_lock(&r->mu);
     r->stopping = true;
     pthread_cond_signal(&r->timer_cv);

@@ -235,7 +235,7 @@ int mentis_service_main(const mentis_service_def_t *def, int argc, char **argv)
     if (mentis_metrics_create(&svc->metrics) != MENTIS_OK || mentis_metrics_add_process(svc->metrics) != MENTIS_OK)
         goto fail;
     svc->shed = mentis_metrics_counter(svc->metrics, "mentis_rpc_shed_total",
-                                       "Requests refused at once because every mailbox was full", NULL, NULL);
+                                       "Requests refused at once because the work queue was full", NULL, NULL);
     svc->inflight = mentis_metrics_gauge(svc->metrics, "mentis_rpc_in_flight",
                                          "Requests being handled right now", NULL, NULL);
     if (build_ops(svc) != MENTIS_OK)
@@ -250,6 +250,7 @@ int mentis_service_main(const mentis_service_def_t *def, int argc, char **argv)
     snprintf(conn_name, sizeof conn_name, "mentis-%s", def->name);
     mentis_bus_options_t bo = s.proc.bus;
     bo.name = conn_name;
+    bo.loop_mode = true; /* see "Sending replies" in docs/internals/service-runtime.md */
     if (mentis_bus_connect(&bo, &svc->bus) != MENTIS_OK)
         goto fail;
 

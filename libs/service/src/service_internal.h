@@ -22,6 +22,7 @@ struct op_entry {
 };
 
 struct worker;
+struct work_queue;
 
 struct mentis_service {
     const mentis_service_def_t *def;
@@ -40,9 +41,8 @@ struct mentis_service {
 
     struct worker *workers;
     size_t nworkers;
-    size_t mailbox_size;
     size_t pool_cap;
-    atomic_uint_fast32_t next_worker; /* round-robin start for the next message */
+    struct work_queue *queue; /* shared by the workers: MENTIS_MAILBOX_SIZE per worker */
 
     mentis_srv_endpoint_t *endpoints; /* one per op, for the service API */
     mentis_srv_info_t srv_info;
@@ -50,12 +50,12 @@ struct mentis_service {
 
     atomic_bool ready;
     atomic_bool draining;
-    mentis_counter_t *shed; /* messages refused because every mailbox was full */
+    mentis_counter_t *shed; /* messages refused because the queue was full */
     mentis_gauge_t *inflight;
 };
 
 mentis_status_t mentis__workers_start(mentis_service_t *svc, size_t n, size_t mailbox, size_t pool_cap);
-/* Waits until every mailbox is empty and no worker is busy, or timeout_ms passes. */
+/* Waits until the queue is empty and no worker is busy, or timeout_ms passes. */
 bool mentis__workers_idle_wait(mentis_service_t *svc, int timeout_ms);
 void mentis__workers_stop(mentis_service_t *svc);
 /* The subscription callback of every operation: arg is its struct op_entry. */

@@ -1,8 +1,15 @@
 /*
- * Workers and their mailboxes. The NATS delivery thread only places a message in the first
- * mailbox with room (starting round-robin); when all are full the message is refused at
- * once with `unavailable`, so load is shed instead of queued without end. Each worker owns
- * its mailbox's consumer side and a memory pool reset after every message.
+ * Workers and their queue. The NATS delivery thread only places a message in the queue the
+ * workers share (MENTIS_MAILBOX_SIZE places per worker); when it is full the message is
+ * refused at once with `unavailable`, so load is shed instead of queued without end. Each
+ * worker owns a memory pool reset after every message.
+ *
+ * One shared queue rather than a mailbox per worker: a worker that finishes a message
+ * takes the next one without sleeping, and a message wakes a sleeping worker only while
+ * the sleepers outnumber the wake-ups already sent. With a mailbox each, filled
+ * round-robin, nearly every message woke a sleeping thread — on two cores shared with
+ * everything else, those wake-ups (a futex call and two context switches each) cost more
+ * than a small handler.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -19,15 +26,21 @@ struct slot {
     mentis_msg_t *msg;
 };
 
+struct work_queue {
+    pthread_mutex_t mu;     /* protects everything below */
+    pthread_cond_t work_cv; /* a message waits, or stop */
+    pthread_cond_t idle_cv; /* the queue is empty and no worker busy */
+    struct slot *ring;
+    size_t cap, head, len;
+    size_t sleeping; /* workers waiting on work_cv */
+    size_t waking;   /* of those, signalled and not yet running */
+    size_t busy;     /* workers handling a message */
+    bool stop;
+};
+
 struct worker {
     mentis_service_t *svc;
     pthread_t thread;
-    pthread_mutex_t mu; /* protects everything below */
-    pthread_cond_t cv;  /* signalled on push, on stop, and when the worker goes idle */
-    struct slot *ring;
-    size_t head, len;
-    bool busy;
-    bool stop;
 };
 
 static int64_t now_ns(void)
@@ -37,16 +50,21 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static bool mailbox_push(struct worker *w, struct op_entry *e, mentis_msg_t *msg)
+static bool queue_push(struct work_queue *q, struct op_entry *e, mentis_msg_t *msg)
 {
-    pthread_mutex_lock(&w->mu);
-    bool ok = !w->stop && w->len < w->svc->mailbox_size;
+    pthread_mutex_lock(&q->mu);
+    bool ok = !q->stop && q->len < q->cap;
     if (ok) {
-        w->ring[(w->head + w->len) % w->svc->mailbox_size] = (struct slot){e, msg};
-        w->len++;
-        pthread_cond_signal(&w->cv);
+        q->ring[(q->head + q->len) % q->cap] = (struct slot){e, msg};
+        q->len++;
+        /* A sleeper is woken only while sleepers outnumber the wake-ups already sent: a
+         * burst wakes each worker once, not once per message. */
+        if (q->sleeping > q->waking) {
+            q->waking++;
+            pthread_cond_signal(&q->work_cv);
+        }
     }
-    pthread_mutex_unlock(&w->mu);
+    pthread_mutex_unlock(&q->mu);
     return ok;
 }
 
@@ -54,17 +72,14 @@ void mentis__op_receive(void *arg, mentis_msg_t *msg)
 {
     struct op_entry *e = arg;
     mentis_service_t *svc = e->svc;
-    size_t n = svc->nworkers;
-    size_t start = atomic_fetch_add(&svc->next_worker, 1) % n;
-    for (size_t i = 0; i < n; i++)
-        if (mailbox_push(&svc->workers[(start + i) % n], e, msg))
-            return;
+    if (queue_push(svc->queue, e, msg))
+        return;
     mentis_counter_inc(svc->shed);
     mentis_counter_inc(e->requests);
     mentis_counter_inc(e->errors);
     mentis_histogram_observe(e->duration, 0); /* counted as a (very fast) request */
     const char *why = atomic_load(&svc->draining) ? "service is shutting down"
-                                                  : "service overloaded: every worker mailbox is full";
+                                                  : "service overloaded: the work queue is full";
     mentis_bus_reply_error(svc->bus, msg, NULL, 0, MENTIS_ERR_UNAVAILABLE, NULL, why, NULL, 0);
     mentis_msg_destroy(msg);
 }
@@ -240,55 +255,84 @@ reply:
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
+    struct work_queue *q = w->svc->queue;
     mentis_pool_t *pool = NULL;
     if (mentis_pool_create(16 * 1024, w->svc->pool_cap, &pool) != MENTIS_OK) {
         mentis_log_error("worker: no memory for its pool");
         return NULL;
     }
-    pthread_mutex_lock(&w->mu);
+    /* A run of messages taken without sleeping is one batch of destroyed messages
+     * (mentis_bus_batch_begin): nats.c's collector is woken once per run, not twice per
+     * message. The batch ends before the worker sleeps. */
+    bool batching = false;
+    pthread_mutex_lock(&q->mu);
     for (;;) {
-        while (w->len == 0 && !w->stop)
-            pthread_cond_wait(&w->cv, &w->mu);
-        if (w->len == 0 && w->stop)
+        if (q->len == 0 && batching) {
+            pthread_mutex_unlock(&q->mu);
+            mentis_bus_batch_end();
+            batching = false;
+            pthread_mutex_lock(&q->mu);
+            continue;
+        }
+        while (q->len == 0 && !q->stop) {
+            q->sleeping++;
+            pthread_cond_wait(&q->work_cv, &q->mu);
+            q->sleeping--;
+            if (q->waking > 0) /* a spurious wake-up only makes the next push wake one more */
+                q->waking--;
+        }
+        if (q->len == 0 && q->stop)
             break;
-        struct slot s = w->ring[w->head];
-        w->head = (w->head + 1) % w->svc->mailbox_size;
-        w->len--;
-        w->busy = true;
-        pthread_mutex_unlock(&w->mu);
+        struct slot s = q->ring[q->head];
+        q->head = (q->head + 1) % q->cap;
+        q->len--;
+        q->busy++;
+        pthread_mutex_unlock(&q->mu);
 
+        if (!batching) {
+            mentis_bus_batch_begin();
+            batching = true;
+        }
         mentis_gauge_add(w->svc->inflight, 1);
         handle(w, pool, s.entry, s.msg);
         mentis_gauge_add(w->svc->inflight, -1);
         mentis_pool_reset(pool);
 
-        pthread_mutex_lock(&w->mu);
-        w->busy = false;
-        if (w->len == 0)
-            pthread_cond_broadcast(&w->cv);
+        pthread_mutex_lock(&q->mu);
+        q->busy--;
+        if (q->len == 0 && q->busy == 0)
+            pthread_cond_broadcast(&q->idle_cv);
     }
-    pthread_mutex_unlock(&w->mu);
+    pthread_mutex_unlock(&q->mu);
+    if (batching)
+        mentis_bus_batch_end();
     mentis_pool_destroy(pool);
     return NULL;
 }
 
 mentis_status_t mentis__workers_start(mentis_service_t *svc, size_t n, size_t mailbox, size_t pool_cap)
 {
+    struct work_queue *q = calloc(1, sizeof *q);
     svc->workers = calloc(n, sizeof *svc->workers);
-    if (svc->workers == NULL)
+    if (q == NULL || svc->workers == NULL ||
+        (q->ring = calloc(n * mailbox, sizeof *q->ring)) == NULL) {
+        if (q != NULL)
+            free(q->ring);
+        free(q);
+        free(svc->workers);
+        svc->workers = NULL;
         return mentis_err_set(MENTIS_ERR_NO_MEMORY, NULL, "workers: out of memory");
-    svc->mailbox_size = mailbox;
+    }
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->work_cv, NULL);
+    pthread_cond_init(&q->idle_cv, NULL);
+    q->cap = n * mailbox;
+    svc->queue = q;
     svc->pool_cap = pool_cap;
     for (size_t i = 0; i < n; i++) {
         struct worker *w = &svc->workers[i];
         w->svc = svc;
-        pthread_mutex_init(&w->mu, NULL);
-        pthread_cond_init(&w->cv, NULL);
-        w->ring = calloc(mailbox, sizeof *w->ring);
-        if (w->ring == NULL || pthread_create(&w->thread, NULL, worker_main, w) != 0) {
-            free(w->ring);
-            pthread_cond_destroy(&w->cv);
-            pthread_mutex_destroy(&w->mu);
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
             svc->nworkers = i;
             mentis__workers_stop(svc);
             return mentis_err_set(MENTIS_ERR_NO_MEMORY, NULL, "workers: cannot start worker %zu", i);
@@ -300,43 +344,43 @@ mentis_status_t mentis__workers_start(mentis_service_t *svc, size_t n, size_t ma
 
 bool mentis__workers_idle_wait(mentis_service_t *svc, int timeout_ms)
 {
+    struct work_queue *q = svc->queue;
+    if (q == NULL)
+        return true;
     int64_t until = mentis_bus_now_ms() + timeout_ms;
     struct timespec ts = {.tv_sec = until / 1000, .tv_nsec = (until % 1000) * 1000000};
-    bool idle = true;
-    for (size_t i = 0; i < svc->nworkers; i++) {
-        struct worker *w = &svc->workers[i];
-        pthread_mutex_lock(&w->mu);
-        while ((w->len > 0 || w->busy) && pthread_cond_timedwait(&w->cv, &w->mu, &ts) == 0)
-            ;
-        idle = idle && w->len == 0 && !w->busy;
-        pthread_mutex_unlock(&w->mu);
-    }
+    pthread_mutex_lock(&q->mu);
+    while ((q->len > 0 || q->busy > 0) && pthread_cond_timedwait(&q->idle_cv, &q->mu, &ts) == 0)
+        ;
+    bool idle = q->len == 0 && q->busy == 0;
+    pthread_mutex_unlock(&q->mu);
     return idle;
 }
 
 void mentis__workers_stop(mentis_service_t *svc)
 {
-    for (size_t i = 0; i < svc->nworkers; i++) {
-        struct worker *w = &svc->workers[i];
-        pthread_mutex_lock(&w->mu);
-        w->stop = true;
-        pthread_cond_broadcast(&w->cv);
-        pthread_mutex_unlock(&w->mu);
+    struct work_queue *q = svc->queue;
+    if (q == NULL)
+        return;
+    pthread_mutex_lock(&q->mu);
+    q->stop = true;
+    pthread_cond_broadcast(&q->work_cv);
+    pthread_mutex_unlock(&q->mu);
+    for (size_t i = 0; i < svc->nworkers; i++)
+        pthread_join(svc->workers[i].thread, NULL);
+    /* Anything left (only after a timed-out drain) is answered, not dropped silently. */
+    for (; q->len > 0; q->len--, q->head = (q->head + 1) % q->cap) {
+        struct slot *s = &q->ring[q->head];
+        mentis_bus_reply_error(svc->bus, s->msg, NULL, 0, MENTIS_ERR_UNAVAILABLE, NULL,
+                               "service is shutting down", NULL, 0);
+        mentis_msg_destroy(s->msg);
     }
-    for (size_t i = 0; i < svc->nworkers; i++) {
-        struct worker *w = &svc->workers[i];
-        pthread_join(w->thread, NULL);
-        /* Anything left (only after a timed-out drain) is answered, not dropped silently. */
-        for (; w->len > 0; w->len--, w->head = (w->head + 1) % svc->mailbox_size) {
-            struct slot *s = &w->ring[w->head];
-            mentis_bus_reply_error(svc->bus, s->msg, NULL, 0, MENTIS_ERR_UNAVAILABLE, NULL,
-                                   "service is shutting down", NULL, 0);
-            mentis_msg_destroy(s->msg);
-        }
-        free(w->ring);
-        pthread_cond_destroy(&w->cv);
-        pthread_mutex_destroy(&w->mu);
-    }
+    free(q->ring);
+    pthread_cond_destroy(&q->idle_cv);
+    pthread_cond_destroy(&q->work_cv);
+    pthread_mutex_destroy(&q->mu);
+    free(q);
+    svc->queue = NULL;
     free(svc->workers);
     svc->workers = NULL;
     svc->nworkers = 0;

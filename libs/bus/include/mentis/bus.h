@@ -73,6 +73,9 @@ typedef struct {
     /* Called (on a bus thread) when the connection goes up or down; may be NULL. */
     void (*on_state)(void *arg, bool connected);
     void *state_arg;
+    /* Loop mode: the socket is driven by an event loop (see "Loop mode" below) instead of
+     * nats.c's reader thread. */
+    bool loop_mode;
 } mentis_bus_options_t;
 
 /*
@@ -203,6 +206,58 @@ size_t mentis_bus_dispatch_run(mentis_bus_dispatch_t *dispatch);
  */
 void mentis_bus_dispatch_destroy(mentis_bus_dispatch_t *dispatch);
 
+/* ---- Loop mode: the NATS socket driven by the owner's event loop ---- */
+
+/*
+ * With mentis_bus_options_t.loop_mode, nats.c reads and writes the socket only when told
+ * to. Until an owner loop attaches (and again after it detaches) a thread of the bus does
+ * that; while one is attached, the owner's thread does, and then
+ *   - what the owner publishes during one turn of its loop goes out in one write at the
+ *     end of the turn (instead of one write, and one wake-up of nats-server, each);
+ *   - the messages the owner destroys during a turn (the replies it used, the requests it
+ *     sent) go to nats.c's collector together at the end of the turn;
+ *   - the socket is read on the owner's thread (nats.c has no reader thread).
+ * Messages, request replies included, are still delivered by nats.c's delivery thread
+ * (onto the request's dispatch queue, which wakes the owner): a synchronous subscription
+ * read on the owner's thread would lose "no responders" (nats.c drops its subject).
+ * One owner loop per thread.
+ *
+ * The owner's loop, on its own thread, at every turn:
+ *   - watches the descriptor given by mentis_bus_loop_socket (asked once per turn; it
+ *     changes on reconnection) and calls mentis_bus_loop_read when it is readable;
+ *   - calls mentis_bus_loop_write before it sleeps, and again when the descriptor is
+ *     writable while that returned true.
+ * `wake` is called from any other thread (with nats.c's connection locked: it must only
+ * note the call and wake the loop) when the socket changed or something waits to be
+ * written; what the owner's own thread causes, it finds at its next turn.
+ */
+typedef struct {
+    void (*wake)(void *arg);
+    void *arg;
+} mentis_bus_loop_t;
+
+/* The owner's loop takes over the socket from the bus's thread (called on its thread). */
+mentis_status_t mentis_bus_loop_attach(mentis_bus_t *bus, const mentis_bus_loop_t *loop);
+
+/* The owner's loop gives the socket back to a bus thread, e.g. before it ends (on its
+ * thread; close its descriptor too). Close the bus only after this. */
+void mentis_bus_loop_detach(mentis_bus_t *bus);
+
+/*
+ * When the socket changed since the last call: true, with *fd a duplicate of the new one
+ * (the caller owns it: close it on the next change) or -1 while there is none. False when
+ * nothing changed. Owner thread.
+ */
+bool mentis_bus_loop_socket(mentis_bus_t *bus, int *fd);
+
+/* The descriptor is readable: reads once and hands what came to nats.c. Owner thread. */
+void mentis_bus_loop_read(mentis_bus_t *bus);
+
+/* The end of a turn: writes what is buffered, then destroys the messages the turn left
+ * (mentis_bus_batch_begin). True when some is left to write: call again once the
+ * descriptor is writable. Cheap when nothing is buffered. Owner thread. */
+bool mentis_bus_loop_write(mentis_bus_t *bus);
+
 /* ---- Messages ---- */
 
 const char *mentis_msg_subject(const mentis_msg_t *msg);
@@ -217,6 +272,19 @@ const char *mentis_msg_header(const mentis_msg_t *msg, const char *key);
  */
 mentis_status_t mentis_msg_error(const mentis_msg_t *msg, const char **code, const char **message);
 void mentis_msg_destroy(mentis_msg_t *msg);
+
+/*
+ * Destroying messages in batches. nats.c frees every message on a collector thread of its
+ * own, which it wakes when idle: a futex call and two context switches per message, and a
+ * request makes two (the one sent, the reply). Between mentis_bus_batch_begin and
+ * mentis_bus_batch_end, the messages this thread destroys (mentis_msg_destroy, and the
+ * one each publish builds) are kept and destroyed together at the end, or whenever 64
+ * have piled up. For a run of work on one thread: a turn of an event loop (an owner loop
+ * attached in loop mode gets this for every turn), a worker's run of messages. End it
+ * before the thread sleeps for long or exits. Calls do not nest.
+ */
+void mentis_bus_batch_begin(void);
+void mentis_bus_batch_end(void);
 
 /* Milliseconds since the Unix epoch (the clock of Mentis-Deadline). */
 int64_t mentis_bus_now_ms(void);

@@ -16,9 +16,9 @@
  * "health" operation, serves /healthz, /readyz and /metrics on the admin port, and on
  * SIGTERM stops taking messages, finishes those in hand and exits.
  *
- * Inside, N worker threads each own a bounded mailbox; the NATS callback only hands a
- * message to the first mailbox with room, and answers `unavailable` at once when every
- * mailbox is full. A worker decodes the request into a per-message memory pool, runs the
+ * Inside, N worker threads share one bounded queue; the NATS callback only places a
+ * message in it, and answers `unavailable` at once when it is full. A worker decodes the
+ * request into a per-message memory pool, runs the
  * handler (inside a tenant-scoped transaction for MENTIS_OP_DB operations), and replies.
  */
 #ifndef MENTIS_SERVICE_H
