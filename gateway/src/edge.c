@@ -155,8 +155,11 @@ void gw_edge_client(const gw_settings_t *s, struct lws *wsi, gw_client_t *c)
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
     int fd = lws_get_socket_fd(wsi);
-    if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &len) != 0 ||
-        !gw_addr_of_sockaddr(&ss, c->peer))
+    const struct gw_conn *conn = lws_get_opaque_user_data(wsi);
+    if (conn != NULL)
+        memcpy(c->peer, conn->addr, sizeof c->peer);
+    else if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &len) != 0 ||
+             !gw_addr_of_sockaddr(&ss, c->peer))
         memset(c->peer, 0, sizeof c->peer);
     memcpy(c->addr, c->peer, sizeof c->addr);
     c->via_proxy = gw_edge_trusted(s, c->peer);

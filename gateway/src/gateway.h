@@ -661,6 +661,13 @@ mentis_status_t gw_listener_attach(gw_server_t *srv, struct lws_vhost *vh);
 /* lws destroys a connection: its client address is counted out (LWS_CALLBACK_WSI_DESTROY). */
 void gw_listener_conn_closed(gw_server_t *srv, struct lws *wsi);
 
+/* What a connection the listener accepted remembers of its client: its lws opaque user
+ * data (freed when lws destroys the connection), read for the per-address count and as
+ * the request's peer address, so a request costs no getpeername. */
+struct gw_conn {
+    uint8_t addr[16];
+};
+
 /* Stops accepting: closes the listening socket. Connections already taken carry on. */
 void gw_listener_close(gw_server_t *srv);
 

@@ -62,11 +62,6 @@ mentis_status_t gw_listener_open(const char *addr, int port, int *fd_out)
     return MENTIS_OK;
 }
 
-/* What a connection remembers of its client for the per-address count (its lws opaque
- * user data, freed when lws destroys the connection). */
-struct conn {
-    uint8_t addr[16];
-};
 
 /*
  * Refuses a connection over the per-address cap: a short 503 problem written straight
@@ -97,7 +92,7 @@ static void refuse(int fd, const char *ip, int cap)
 
 void gw_listener_conn_closed(gw_server_t *srv, struct lws *wsi)
 {
-    struct conn *c = lws_get_opaque_user_data(wsi);
+    struct gw_conn *c = lws_get_opaque_user_data(wsi);
     if (c == NULL)
         return;
     lws_set_opaque_user_data(wsi, NULL);
@@ -141,7 +136,7 @@ static void accept_waiting(gw_server_t *srv, struct lws_vhost *vh)
          * body back until the client's delayed ACK (~40 ms on every keep-alive request). */
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        struct conn *c = calloc(1, sizeof *c);
+        struct gw_conn *c = calloc(1, sizeof *c);
         if (c == NULL || !gw_addr_of_sockaddr(&ss, c->addr)) {
             free(c);
             close(fd);
