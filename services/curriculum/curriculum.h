@@ -107,13 +107,15 @@ typedef struct {
  * Validates and takes apart a parsed UMCF document. Problems go to the context: errors as
  * field errors (mentis_ctx_field_error), warnings to `warnings` (FieldViolation pointers
  * in the pool, up to CUR_MAX_PROBLEMS). Returns MENTIS_OK when the document may be stored
- * (out->nerrors == 0), MENTIS_ERR_INVALID_ARGUMENT otherwise, MENTIS_ERR_NO_MEMORY.
+ * (out->nerrors == 0), MENTIS_ERR_INVALID_ARGUMENT otherwise (no rows kept, counts 0),
+ * MENTIS_ERR_NO_MEMORY. Free `out` with mentis__cur_doc_free in every case.
  */
 mentis_status_t mentis__cur_umcf_take(mentis_ctx_t *ctx, const cJSON *doc, cur_doc_t *out,
                                       Mentis__V1__FieldViolation ***warnings, size_t *nwarnings);
 void mentis__cur_doc_free(cur_doc_t *d);
 
-/* ISO 8601 duration ("PT1H30M", "P1D") in seconds; -1 when not one. */
+/* ISO 8601 duration ("PT1H30M", "P1D") in seconds; -1 when not one or longer than ten
+ * years. */
 int64_t mentis__cur_duration(const char *text);
 
 /* ---- rows.c: what the handlers share ---- */

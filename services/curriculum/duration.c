@@ -4,6 +4,14 @@
 
 #include "curriculum.h"
 
+/*
+ * Longer than any course: not taken as a duration. Unbounded, one string could hold more
+ * seconds than an int64 ("P999999999Y" repeated: the conversion is then undefined), and the
+ * topics' durations are summed in one. At ten years each, a million topics still sum to 15
+ * digits, exact in the doubles cJSON carries them in.
+ */
+#define MAX_SECONDS (10 * 365 * 86400.0)
+
 int64_t mentis__cur_duration(const char *text)
 {
     if (text == NULL || text[0] != 'P' || text[1] == '\0')
@@ -55,5 +63,5 @@ int64_t mentis__cur_duration(const char *text)
         any = true;
         p = end + 1;
     }
-    return any ? (int64_t)(total + 0.5) : -1;
+    return any && total <= MAX_SECONDS ? (int64_t)(total + 0.5) : -1;
 }

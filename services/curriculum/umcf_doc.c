@@ -311,7 +311,10 @@ static void take_node(walk_t *w, const cJSON *node, const char *path, const char
     check_text(w, node, "type", path, node_types, true);
     check_text(w, node, "description", path, NULL, false);
     const cJSON *oi = cJSON_GetObjectItemCaseSensitive(node, "orderIndex");
-    if (oi != NULL && !(cJSON_IsNumber(oi) && oi->valuedouble == (double)(int)oi->valuedouble))
+    /* In range before the cast: (int)1e300 is undefined, not merely another number. */
+    if (oi != NULL &&
+        !(cJSON_IsNumber(oi) && oi->valuedouble >= -2147483648.0 &&
+          oi->valuedouble <= 2147483647.0 && oi->valuedouble == (double)(int)oi->valuedouble))
         problem(w, false, at(w, path, "orderIndex"), "must be an integer; kept as it is");
 
     const cJSON *prereq = cJSON_GetObjectItemCaseSensitive(node, "prerequisites");
@@ -611,8 +614,10 @@ static void take_top(walk_t *w, const cJSON *doc)
     if (glossary_rows)
         take_list(w, &glossary_kind, terms, "glossary.terms", "", NULL, d->glossary);
 
-    if (d->nerrors > 0 || w->oom)
+    if (d->nerrors > 0 || w->oom) {
+        cJSON_Delete(kw);
         return;
+    }
     static const char *const top_lists[] = {"content", "glossary", NULL};
     cJSON *row = d->curriculum;
     oom_unless(w, mentis__cur_split(&mentis__cur_curricula, doc, top_lists, row));
@@ -690,9 +695,18 @@ mentis_status_t mentis__cur_umcf_take(mentis_ctx_t *ctx, const cJSON *doc, cur_d
         return mentis_err_set(MENTIS_ERR_NO_MEMORY, NULL, "import: out of memory");
     *warnings = w.warn;
     *nwarnings = w.nwarn;
-    if (out->nerrors > 0)
+    if (out->nerrors > 0) {
+        /* Refused: the rows made before the first problem showed are not to be kept. */
+        for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) {
+            cJSON *row;
+            while ((row = cJSON_DetachItemFromArray(*arrays[i], 0)) != NULL)
+                cJSON_Delete(row);
+        }
+        out->topic_count = 0;
+        out->total_duration = 0;
         return mentis_err_set(MENTIS_ERR_INVALID_ARGUMENT, "invalid_curriculum",
                               "the document cannot be imported: %d problem%s", out->nerrors,
                               out->nerrors == 1 ? "" : "s");
+    }
     return MENTIS_OK;
 }

@@ -10,6 +10,7 @@
 #ifndef MENTIS_KB_H
 #define MENTIS_KB_H
 
+#include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -173,7 +174,7 @@ mentis_status_t mentis__kb_pack_touch(mentis_ctx_t *ctx, const mentis_kb_caller_
 
 mentis_status_t mentis__kb_seed(mentis_service_t *svc);
 
-/* ---- transfer.c: the pack document and the apps' question file ---- */
+/* ---- pack_doc.c, transfer.c: the pack document and the apps' question file ---- */
 
 /* A problem of a document: its JSON path and what is wrong. */
 typedef struct {
@@ -186,6 +187,31 @@ typedef struct {
     mentis_kb_problem_t *items;
     size_t count, cap, dropped;
 } mentis_kb_problems_t;
+
+#define MENTIS_KB_FORMAT         "mentis.kb.pack"
+#define MENTIS_KB_FORMAT_VERSION 1
+
+/* Adds a problem (at most 200 are kept; the others are counted in `dropped`). */
+__attribute__((format(printf, 3, 4))) void
+mentis__kb_problem(mentis_kb_problems_t *p, const char *field, const char *fmt, ...);
+
+/* A document read and checked, before its domains are looked up or anything is written. */
+typedef struct {
+    cJSON *root; /* the parsed document: the strings below point into it */
+    const char *name, *description, *tier, *status; /* of "pack"; NULL when absent */
+    cJSON *domains;   /* [{slug, name, icon, weight, subcategories}] defined by the document */
+    cJSON *questions; /* normalised: the pack format's question fields, "domain" a slug */
+} mentis_kb_doc_t;
+
+/*
+ * Parses `len` bytes of json (no NUL needed) and checks the document, either format, every
+ * problem into pr. False when it is not JSON (one problem, nothing else read). A document
+ * with problems keeps no domains and no questions. `keep_ids`: the apps' question ids that
+ * are UUIDs are kept (system content). Free with mentis__kb_doc_free, even after false.
+ */
+bool mentis__kb_doc_read(mentis_kb_problems_t *pr, const char *json, size_t len, bool keep_ids,
+                         mentis_kb_doc_t *d);
+void mentis__kb_doc_free(mentis_kb_doc_t *d);
 
 /*
  * Reads, checks and writes a document (docs/internals/kb.md, "The pack document") on conn

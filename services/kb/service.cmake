@@ -12,3 +12,10 @@ add_custom_command(OUTPUT "${kb_sample_c}"
   COMMENT "Embedding the system pack's questions"
   VERBATIM)
 target_sources(mentis-kb PRIVATE "${kb_sample_c}")
+# The document reading alone (pack_doc.c and the text rules it uses) for the fuzz target:
+# built only when it is.
+add_library(mentis_kb_doc STATIC EXCLUDE_FROM_ALL
+  "${CMAKE_CURRENT_SOURCE_DIR}/kb/pack_doc.c" "${CMAKE_CURRENT_SOURCE_DIR}/kb/check.c")
+target_include_directories(mentis_kb_doc PUBLIC "${CMAKE_CURRENT_SOURCE_DIR}/kb")
+target_link_libraries(mentis_kb_doc PUBLIC mentis::service mentis::proto PkgConfig::CJSON
+  PRIVATE mentis_warnings mentis::crypto)
