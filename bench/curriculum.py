@@ -8,6 +8,9 @@
             GET .../full giving the generated one back (checked equal to what was sent)
   get       wrk GET /api/curricula/{id} (the largest example: its topics, objectives, glossary)
   transcript wrk GET /api/curricula/{id}/topics/{topic}/transcript (its longest transcript)
+  session   wrk GET /api/auth/session through the same gateway: the trivial authenticated
+            route (mentis-auth answers it without the database), the reference the reads
+            are compared with (their share of its req/s, their p99 over its p99)
 
 Reads run MENTIS_BENCH_SECONDS (default 10) after a warm-up with MENTIS_BENCH_CONNECTIONS in
 flight (default 50). Prints req/s, p50, p99 and the CPU each process used. Figures only:
@@ -174,10 +177,12 @@ def main():
             topic = max(leaves(largest["content"]), key=segs)
             topic_id = topic["id"]["value"] if isinstance(topic["id"], dict) else topic["id"]
             tracked = {"gateway": (gateway.pid, False), "curriculum": (cur.pid, False),
-                       "nats-server": (stack.pid("nats"), False), "postgres": (stack.pid("postgres"), True)}
+                       "auth": (auth.pid, False), "nats-server": (stack.pid("nats"), False),
+                       "postgres": (stack.pid("postgres"), True)}
             base = "http://127.0.0.1:%d" % gw_port
             auth_header = ["Authorization: Bearer " + token]
-            for name, path in (("get", "/api/curricula/%s" % largest_id),
+            for name, path in (("session", "/api/auth/session"),
+                               ("get", "/api/curricula/%s" % largest_id),
                                ("transcript", "/api/curricula/%s/topics/%s/transcript" % (largest_id, topic_id))):
                 print("curriculum bench: %s ..." % name, file=sys.stderr)
                 gw.wrk(base + path, gw.WARMUP, auth_header)
@@ -200,8 +205,15 @@ def main():
     for name, size, ms in imports:
         print("  %-34s %9.1f KB   %8.1f ms" % (name, size / 1024, ms))
     print("  (imports: median of %d, each a new curriculum, one transaction)" % IMPORTS)
-    for name in ("get", "transcript"):
+    for name in ("session", "get", "transcript"):
         print(ab.line(name, results[name]))
+    ref = results["session"]
+    print("against the reference (session: the same gateway and token, no database):")
+    for name in ("get", "transcript"):
+        r = results[name]
+        if ref["rps"] and ref.get("p99_ms") and r.get("p99_ms") is not None:
+            print("  %-10s %5.1f %% of its req/s, p99 %.1f x its p99" % (
+                name, 100.0 * r["rps"] / ref["rps"], r["p99_ms"] / ref["p99_ms"]))
     print()
     return 0
 

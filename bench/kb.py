@@ -11,6 +11,9 @@ questions.
             the two longest words of a real question: ranked over 200,000 questions and
             10,000 packs; each real question is in the data 200 times, varied)
   create    wrk POST /api/kb/questions (a new question each time)
+  session   wrk GET /api/auth/session through the same gateway: the trivial authenticated
+            route (mentis-auth answers it without the database), the reference each row is
+            compared with (its share of the reference's req/s, its p99 over the reference's)
 
 Each runs MENTIS_BENCH_SECONDS (default 10) after a warm-up with MENTIS_BENCH_CONNECTIONS in
 flight (default 50). Prints req/s, p50, p99 and the CPU each process used, next to the
@@ -189,7 +192,12 @@ def main():
             lists = os.path.join(work, "lists")
             with open(lists, "w") as f:
                 f.write("/api/kb/packs?limit=50\n")
-            runs = [("list", base + "/api/kb/packs", PATHS_LUA, dict(env, MENTIS_BENCH_PATHS=lists)),
+            sessions = os.path.join(work, "sessions")
+            with open(sessions, "w") as f:
+                f.write("/api/auth/session\n")
+            tracked["auth"] = (auth.pid, False)
+            runs = [("session", base + "/api/auth/session", PATHS_LUA,
+                     dict(env, MENTIS_BENCH_PATHS=sessions)),("list", base + "/api/kb/packs", PATHS_LUA, dict(env, MENTIS_BENCH_PATHS=lists)),
                     ("get", base + "/api/kb/packs", PATHS_LUA, dict(env, MENTIS_BENCH_PATHS=gets)),
                     ("search", base + "/api/kb/search", PATHS_LUA,
                      dict(env, MENTIS_BENCH_PATHS=searches)),
@@ -215,13 +223,20 @@ def main():
           "%d connections, %d s each; load average %.1f at the end" % (
               PACKS, PACKS * PER_PACK + 1000, seed_s, gw.CONNECTIONS, gw.SECONDS,
               gw.load_average()))
-    for name in ("list", "get", "search", "create"):
+    ref = results["session"]
+    for name in ("session", "list", "get", "search", "create"):
         r = results[name]
         target = TARGETS.get(name)
         verdict = ""
         if target is not None and r.get("p99_ms") is not None:
             verdict = "   target p99 < %g ms: %s" % (target, "met" if r["p99_ms"] < target else "MISSED")
         print(ab.line(name, r) + verdict)
+    print("against the reference (session: the same gateway and token, no database):")
+    for name in ("list", "get", "search", "create"):
+        r = results[name]
+        if ref["rps"] and ref.get("p99_ms") and r.get("p99_ms") is not None:
+            print("  %-9s %5.1f %% of its req/s, p99 %.1f x its p99" % (
+                name, 100.0 * r["rps"] / ref["rps"], r["p99_ms"] / ref["p99_ms"]))
     return 0
 
 
