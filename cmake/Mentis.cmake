@@ -42,3 +42,18 @@ function(mentis_fuzz name)
             "${work}" "${A_CORPUS}")
   set_tests_properties(fuzz_${name} PROPERTIES LABELS fuzz TIMEOUT 300)
 endfunction()
+
+# Compiles the file `input` into `target` as `const unsigned char symbol[]` (its bytes and a
+# NUL) and `const size_t symbol_size`, so the binary needs no data file at run time.
+set(MENTIS_EMBED_SCRIPT "${CMAKE_CURRENT_LIST_DIR}/embed.cmake")
+function(mentis_embed target input symbol)
+  get_filename_component(file_name "${input}" NAME)
+  set(out "${CMAKE_CURRENT_BINARY_DIR}/${symbol}.c")
+  add_custom_command(OUTPUT "${out}"
+    COMMAND ${CMAKE_COMMAND} -DIN=${input} -DOUT=${out} -DNAME=${symbol}
+            -P "${MENTIS_EMBED_SCRIPT}"
+    DEPENDS "${input}" "${MENTIS_EMBED_SCRIPT}"
+    COMMENT "Embedding ${file_name}"
+    VERBATIM)
+  target_sources(${target} PRIVATE "${out}")
+endfunction()

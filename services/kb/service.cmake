@@ -2,16 +2,8 @@
 # documents, the crypto helpers for ids and cursors.
 target_link_libraries(mentis-kb PRIVATE mentis::crypto PkgConfig::CJSON)
 # The system pack's questions, compiled in (seed.c): no file to ship or find at run time.
-set(kb_sample_in "${CMAKE_CURRENT_SOURCE_DIR}/kb/data/kb-sample-questions.json")
-set(kb_sample_c "${CMAKE_CURRENT_BINARY_DIR}/kb/sample_questions.c")
-add_custom_command(OUTPUT "${kb_sample_c}"
-  COMMAND ${CMAKE_COMMAND} -DIN=${kb_sample_in} -DOUT=${kb_sample_c}
-          -DNAME=mentis__kb_sample_questions
-          -P "${CMAKE_CURRENT_SOURCE_DIR}/kb/data/embed.cmake"
-  DEPENDS "${kb_sample_in}" "${CMAKE_CURRENT_SOURCE_DIR}/kb/data/embed.cmake"
-  COMMENT "Embedding the system pack's questions"
-  VERBATIM)
-target_sources(mentis-kb PRIVATE "${kb_sample_c}")
+mentis_embed(mentis-kb "${CMAKE_CURRENT_SOURCE_DIR}/kb/data/kb-sample-questions.json"
+  mentis__kb_sample_questions)
 # The document reading alone (pack_doc.c and the text rules it uses) for the fuzz target:
 # built only when it is.
 add_library(mentis_kb_doc STATIC EXCLUDE_FROM_ALL

@@ -1,4 +1,5 @@
-# Turns a file into a C array at build time: cmake -DIN=… -DOUT=… -DNAME=… -P embed.cmake
+# Turns a file into a C array at build time (mentis_embed in Mentis.cmake runs it:
+# cmake -DIN=… -DOUT=… -DNAME=… -P embed.cmake). It
 # writes `const unsigned char NAME[]` (the bytes, then a NUL) and `NAME_size` (the length
 # without it), so the binary needs no data file at run time.
 file(READ "${IN}" hex HEX)
