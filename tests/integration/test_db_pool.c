@@ -184,6 +184,68 @@ static void test_exec_and_error_translation(void)
     h_pg_stop(&pg);
 }
 
+/* The number of statements the session of c has prepared, or -1. */
+static int prepared_count(mentis_db_conn_t *c)
+{
+    PGresult *res = NULL;
+    if (mentis_db_exec(c, "SELECT count(*) FROM pg_prepared_statements", 0, NULL, &res) !=
+        MENTIS_OK)
+        return -1;
+    int n = atoi(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return n;
+}
+
+/* Parameterised statements are prepared once per session, up to a cap; a statement whose
+ * table changed shape fails once, and the next session prepares it afresh. */
+static void test_prepared_statements(void)
+{
+    h_pg_t pg;
+    REQUIRE(h_pg_start(&pg) == 0);
+    mentis_db_t *db = open_kb(&pg, 1, 0);
+    REQUIRE(db != NULL);
+    mentis_db_conn_t *c;
+    REQUIRE(mentis_db_acquire(db, now_ms() + 3000, &c) == MENTIS_OK);
+    REQUIRE(mentis_db_exec_script(c, "CREATE SCHEMA t; CREATE TABLE t.p (id int, name text);"
+                                     "INSERT INTO t.p VALUES (1, 'one');") == MENTIS_OK);
+    static const char select[] = "SELECT * FROM t.p WHERE id = $1";
+    const char *one[] = {"1"};
+    PGresult *res = NULL;
+    for (int i = 0; i < 3; i++) {
+        REQUIRE(mentis_db_exec(c, select, 1, one, &res) == MENTIS_OK);
+        CHECK_INT(PQntuples(res), 1);
+        CHECK_INT(PQnfields(res), 2);
+        PQclear(res);
+    }
+    CHECK_INT(prepared_count(c), 1); /* three runs, one statement */
+
+    /* Texts built per call fill the cache, then run unprepared, with the same answers. */
+    for (int i = 0; i < 300; i++) {
+        char sql[64], want[16];
+        snprintf(sql, sizeof sql, "SELECT $1::int + %d", i);
+        snprintf(want, sizeof want, "%d", i + 1);
+        REQUIRE(mentis_db_exec(c, sql, 1, one, &res) == MENTIS_OK);
+        CHECK_STR(PQgetvalue(res, 0, 0), want);
+        PQclear(res);
+    }
+    CHECK_INT(prepared_count(c), 256);
+
+    /* The table changes shape under the prepared SELECT *: that run fails, the session is
+     * replaced, and the statement works again, with the new column. */
+    REQUIRE(mentis_db_exec(c, "ALTER TABLE t.p ADD COLUMN extra int", 0, NULL, NULL) == MENTIS_OK);
+    CHECK_INT(mentis_db_exec(c, select, 1, one, NULL), MENTIS_ERR_INTERNAL);
+    CHECK_STR(mentis_db_err_sqlstate(), "0A000");
+    mentis_db_release(db, c);
+    REQUIRE(mentis_db_acquire(db, now_ms() + 3000, &c) == MENTIS_OK);
+    REQUIRE(mentis_db_exec(c, select, 1, one, &res) == MENTIS_OK);
+    CHECK_INT(PQnfields(res), 3);
+    PQclear(res);
+    CHECK_INT(prepared_count(c), 1);
+    mentis_db_release(db, c);
+    mentis_db_close(db);
+    h_pg_stop(&pg);
+}
+
 static void test_statement_timeout(void)
 {
     h_pg_t pg;
@@ -504,6 +566,6 @@ static void test_restart_mid_run(void)
     h_pg_stop(&pg);
 }
 
-TEST_MAIN(test_exec_and_error_translation, test_statement_timeout, test_acquire_deadline,
+TEST_MAIN(test_exec_and_error_translation, test_prepared_statements, test_statement_timeout, test_acquire_deadline,
           test_concurrent_use, test_down_at_open_then_up, test_connect_bounded_by_deadline,
           test_restart_mid_run)

@@ -36,8 +36,10 @@ mentis_status_t mentis_db_open(const mentis_db_options_t *opts, mentis_db_t **ou
         st = mentis_err_set(MENTIS_ERR_NO_MEMORY, NULL, "mentis_db_open: out of memory");
         goto fail_params;
     }
-    for (int i = 0; i < db->size; i++)
+    for (int i = 0; i < db->size; i++) {
         db->slots[i].db = db;
+        db->slots[i].prepare = true;
+    }
     if (pthread_mutex_init(&db->mu, NULL) != 0) {
         st = mentis_err_set(MENTIS_ERR_INTERNAL, NULL, "mentis_db_open: mutex");
         goto fail_slots;
@@ -73,9 +75,11 @@ void mentis_db_close(mentis_db_t *db)
     while (db->in_use > 0)
         pthread_cond_wait(&db->released, &db->mu);
     pthread_mutex_unlock(&db->mu);
-    for (int i = 0; i < db->size; i++)
+    for (int i = 0; i < db->size; i++) {
         if (db->slots[i].pg != NULL)
             PQfinish(db->slots[i].pg);
+        mentis__db_stmts_free(&db->slots[i]);
+    }
     pthread_cond_destroy(&db->released);
     pthread_mutex_destroy(&db->mu);
     free(db->slots);

@@ -63,6 +63,11 @@ mentis_status_t mentis__db_translate(mentis_db_conn_t *conn, const PGresult *res
         PQstatus(conn->pg) != CONNECTION_OK || (sqlstate != NULL && is_connection_error(sqlstate));
     if (lost)
         conn->broken = true;
+    /* A prepared statement whose tables changed shape (0A000: "cached plan must not change
+     * result type") or that the session no longer has (26000): this request fails, and the
+     * pool gives the next one a new session, which prepares everything afresh. */
+    if (sqlstate != NULL && (strcmp(sqlstate, "0A000") == 0 || strcmp(sqlstate, "26000") == 0))
+        conn->broken = true;
     if (sqlstate == NULL) {
         /*
          * No SQLSTATE: libpq made the error itself (the server went away, out of memory) or
@@ -97,13 +102,81 @@ PGconn *mentis_db_conn_pg(mentis_db_conn_t *conn)
     return conn->pg;
 }
 
+/*
+ * Prepared statements. A statement run with PQexecParams is parsed and planned on every
+ * call, and with Row-Level Security policies to expand, planning is a large part of what a
+ * short query costs. So a pool connection prepares each parameterised statement the first
+ * time it runs it and afterwards only executes it. Statements are found by their text,
+ * and at most STMTS_MAX per session (texts built per call would otherwise grow without
+ * end: past the cap they run unprepared, as before).
+ */
+#define STMTS_MAX 256
+
+void mentis__db_stmts_free(mentis_db_conn_t *conn)
+{
+    for (int i = 0; i < conn->nstmts; i++)
+        free(conn->stmts[i].sql);
+    free(conn->stmts);
+    conn->stmts = NULL;
+    conn->nstmts = 0;
+    conn->stmts_pg = NULL;
+}
+
+static uint64_t hash_text(const char *s)
+{
+    uint64_t h = UINT64_C(14695981039346656037); /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * UINT64_C(1099511628211);
+    return h;
+}
+
+/*
+ * The result of running sql as conn's prepared statement, preparing it first when it is
+ * new; NULL when it is not to be prepared (the cache is full or out of memory). A failed
+ * PREPARE is the statement's own error (the same parse and analysis as running it).
+ */
+static PGresult *exec_prepared(mentis_db_conn_t *conn, const char *sql, int nparams,
+                               const char *const *params)
+{
+    if (conn->stmts_pg != conn->pg) { /* a new session has none of the old statements */
+        mentis__db_stmts_free(conn);
+        conn->stmts_pg = conn->pg;
+    }
+    uint64_t h = hash_text(sql);
+    char name[16];
+    for (int i = 0; i < conn->nstmts; i++) {
+        if (conn->stmts[i].hash == h && strcmp(conn->stmts[i].sql, sql) == 0) {
+            snprintf(name, sizeof name, "s%d", i);
+            return PQexecPrepared(conn->pg, name, nparams, params, NULL, NULL, 0);
+        }
+    }
+    if (conn->nstmts == STMTS_MAX)
+        return NULL;
+    if (conn->stmts == NULL && (conn->stmts = calloc(STMTS_MAX, sizeof *conn->stmts)) == NULL)
+        return NULL;
+    char *copy = strdup(sql);
+    if (copy == NULL)
+        return NULL;
+    snprintf(name, sizeof name, "s%d", conn->nstmts);
+    PGresult *res = PQprepare(conn->pg, name, sql, nparams, NULL);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        free(copy);
+        return res;
+    }
+    PQclear(res);
+    conn->stmts[conn->nstmts++] = (struct mentis__db_stmt){h, copy};
+    return PQexecPrepared(conn->pg, name, nparams, params, NULL, NULL, 0);
+}
+
 mentis_status_t mentis_db_exec(mentis_db_conn_t *conn, const char *sql, int nparams,
                                const char *const *params, PGresult **out)
 {
     if (conn == NULL || conn->pg == NULL || sql == NULL || nparams < 0 ||
         (nparams > 0 && params == NULL))
         return mentis_err_set(MENTIS_ERR_INVALID_ARGUMENT, NULL, "mentis_db_exec: bad arguments");
-    PGresult *res = PQexecParams(conn->pg, sql, nparams, NULL, params, NULL, NULL, 0);
+    PGresult *res = conn->prepare && nparams > 0 ? exec_prepared(conn, sql, nparams, params) : NULL;
+    if (res == NULL)
+        res = PQexecParams(conn->pg, sql, nparams, NULL, params, NULL, NULL, 0);
     mentis_status_t st = mentis__db_translate(conn, res);
     if (st == MENTIS_OK && out != NULL)
         *out = res;

@@ -9,12 +9,27 @@
 
 #include "mentis/db.h"
 
+/* A statement prepared on a connection: its text, and the hash it is looked up by. */
+struct mentis__db_stmt {
+    uint64_t hash;
+    char *sql;
+};
+
 struct mentis_db_conn {
     mentis_db_t *db;
     PGconn *pg;  /* NULL until connected; touched only by the holder while in_use */
     bool in_use; /* protected by db->mu */
     bool broken; /* set by the holder (or its notice receiver) when the session is lost */
+    /* Pool connections prepare each parameterised statement once (exec.c): stmts[i] is
+     * the server's statement "s<i>" of session stmts_pg; a new session starts afresh. */
+    bool prepare;
+    PGconn *stmts_pg;
+    struct mentis__db_stmt *stmts;
+    int nstmts;
 };
+
+/* Forgets conn's prepared statements (the memory; the session keeps its own). */
+void mentis__db_stmts_free(mentis_db_conn_t *conn);
 
 struct mentis_db {
     /* Connection parameters for PQconnectStartParams, NULL-terminated; read-only. */
