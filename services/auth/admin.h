@@ -3,7 +3,7 @@
  * a tenant, tenants, the audit log, the bootstrap admin. main.c includes this for the
  * operation table.
  *
- * Files: admin_access.c (who may do what), admin_page.c (limits and keyset cursors),
+ * Files: admin_access.c (who may do what), mentis/page.h (limits and keyset cursors),
  * admin_beta_tokens.c, admin_users.c, admin_tenants.c, admin_audit.c, admin_bootstrap.c,
  * beta.c (the token format, the gateways' check and their usage reports).
  */
@@ -11,6 +11,7 @@
 #define MENTIS_AUTH_ADMIN_H
 
 #include "auth.h"
+#include "mentis/page.h"
 #include "mentis/v1/auth_admin.pb-c.h"
 #include "mentis/v1/gateway.pb-c.h"
 
@@ -81,26 +82,6 @@ const char *mentis__auth_role_str(Mentis__V1__Auth__Role role);
 
 /* Whether a path id is a UUID; adds a field error and returns false when not. */
 bool mentis__auth_admin_id_valid(mentis_ctx_t *ctx, const char *field, const char *id);
-
-/* ---- admin_page.c ---- */
-
-/* A page: the row limit and the keyset position after which it starts. */
-typedef struct {
-    int limit;         /* rows to return; one more is read to know whether more follow */
-    bool has_after;    /* false: from the start */
-    char after_id[37]; /* the last row's id on the previous page */
-    int64_t after_us;  /* and its time (µs since the epoch), for lists ordered by time */
-} mentis_auth_page_t;
-
-/*
- * Checks limit (0: 50; 1–200) and decodes cursor (empty: the start). `timed` cursors
- * also carry a time. Adds field errors and returns invalid_argument for bad values.
- */
-mentis_status_t mentis__auth_page_read(mentis_ctx_t *ctx, int32_t limit, const char *cursor,
-                                       bool timed, mentis_auth_page_t *out);
-
-/* The cursor after the row (id, us) in the pool: opaque base64url. NULL when out of memory. */
-char *mentis__auth_page_cursor(mentis_pool_t *pool, const char *id, int64_t us, bool timed);
 
 /* ---- beta.c ---- */
 

@@ -73,8 +73,8 @@ mentis_status_t mentis__auth_op_audit_list(mentis_ctx_t *ctx, const ProtobufCMes
     if (st != MENTIS_OK)
         return st;
     mentis_pool_t *pool = mentis_ctx_pool(ctx);
-    mentis_auth_page_t page;
-    st = mentis__auth_page_read(ctx, in->limit, in->cursor, true, &page);
+    mentis_page_t page;
+    st = mentis_page_read(ctx, in->limit, in->cursor, true, &page);
     bool ok = st == MENTIS_OK;
     const char *user_id = in->user_id != NULL && in->user_id[0] != '\0' ? in->user_id : NULL;
     if (user_id != NULL && !mentis__auth_admin_id_valid(ctx, "user_id", user_id))
@@ -166,7 +166,7 @@ mentis_status_t mentis__auth_op_audit_list(mentis_ctx_t *ctx, const ProtobufCMes
             out->items[out->n_items++] = e;
             /* The cursor: this entry's time and id, should it end the page. */
             if ((int)out->n_items == page.limit)
-                out->next_cursor = mentis__auth_page_cursor(pool, e->id, us, true);
+                out->next_cursor = mentis_page_cursor(pool, e->id, us, true);
         }
         if (!PQgetisnull(res, r, 7)) {
             Mentis__V1__Auth__AuditEntry__DetailEntry *d = mentis_pool_calloc(pool, 1, sizeof *d);

@@ -156,8 +156,8 @@ mentis_status_t mentis__auth_op_beta_tokens_list(mentis_ctx_t *ctx, const Protob
     mentis_status_t st = mentis__auth_admin_require(ctx, false);
     if (st != MENTIS_OK)
         return st;
-    mentis_auth_page_t page;
-    if ((st = mentis__auth_page_read(ctx, in->limit, in->cursor, false, &page)) != MENTIS_OK)
+    mentis_page_t page;
+    if ((st = mentis_page_read(ctx, in->limit, in->cursor, false, &page)) != MENTIS_OK)
         return st;
     mentis_pool_t *pool = mentis_ctx_pool(ctx);
     char limit[16];
@@ -182,7 +182,7 @@ mentis_status_t mentis__auth_op_beta_tokens_list(mentis_ctx_t *ctx, const Protob
     }
     if (out->n_items != (size_t)shown)
         st = mentis_err_set(MENTIS_ERR_NO_MEMORY, NULL, "beta tokens: out of memory");
-    else if (n > page.limit && (out->next_cursor = mentis__auth_page_cursor(
+    else if (n > page.limit && (out->next_cursor = mentis_page_cursor(
                                     pool, out->items[shown - 1]->id, 0, false)) == NULL)
         st = mentis_err_set(MENTIS_ERR_NO_MEMORY, NULL, "beta tokens: out of memory");
     PQclear(res);

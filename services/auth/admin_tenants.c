@@ -44,8 +44,8 @@ mentis_status_t mentis__auth_op_tenants_list(mentis_ctx_t *ctx, const ProtobufCM
     mentis_status_t st = mentis__auth_admin_require(ctx, true);
     if (st != MENTIS_OK)
         return st;
-    mentis_auth_page_t page;
-    if ((st = mentis__auth_page_read(ctx, in->limit, in->cursor, false, &page)) != MENTIS_OK)
+    mentis_page_t page;
+    if ((st = mentis_page_read(ctx, in->limit, in->cursor, false, &page)) != MENTIS_OK)
         return st;
     if ((st = platform_scope(ctx)) != MENTIS_OK)
         return st;
@@ -70,7 +70,7 @@ mentis_status_t mentis__auth_op_tenants_list(mentis_ctx_t *ctx, const ProtobufCM
     }
     if (out->n_items != (size_t)shown)
         st = mentis_err_set(MENTIS_ERR_NO_MEMORY, NULL, "tenants: out of memory");
-    else if (n > page.limit && (out->next_cursor = mentis__auth_page_cursor(
+    else if (n > page.limit && (out->next_cursor = mentis_page_cursor(
                                     pool, out->items[shown - 1]->id, 0, false)) == NULL)
         st = mentis_err_set(MENTIS_ERR_NO_MEMORY, NULL, "tenants: out of memory");
     PQclear(res);

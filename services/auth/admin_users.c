@@ -86,8 +86,8 @@ mentis_status_t mentis__auth_op_users_list(mentis_ctx_t *ctx, const ProtobufCMes
     if (st != MENTIS_OK)
         return st;
     mentis_pool_t *pool = mentis_ctx_pool(ctx);
-    mentis_auth_page_t page;
-    st = mentis__auth_page_read(ctx, in->limit, in->cursor, false, &page);
+    mentis_page_t page;
+    st = mentis_page_read(ctx, in->limit, in->cursor, false, &page);
     bool ok = st == MENTIS_OK;
     const char *q = in->q != NULL && in->q[0] != '\0' ? in->q : NULL;
     if (q != NULL && strlen(q) > 200) {
@@ -134,7 +134,7 @@ mentis_status_t mentis__auth_op_users_list(mentis_ctx_t *ctx, const ProtobufCMes
     }
     if (out->n_items != (size_t)shown)
         st = mentis_err_set(MENTIS_ERR_NO_MEMORY, NULL, "users: out of memory");
-    else if (n > page.limit && (out->next_cursor = mentis__auth_page_cursor(
+    else if (n > page.limit && (out->next_cursor = mentis_page_cursor(
                                     pool, out->items[shown - 1]->id, 0, false)) == NULL)
         st = mentis_err_set(MENTIS_ERR_NO_MEMORY, NULL, "users: out of memory");
     PQclear(res);

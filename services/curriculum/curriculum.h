@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "mentis/page.h"
 #include "mentis/service.h"
 #include "mentis/v1/common.pb-c.h"
 #include "mentis/v1/curriculum.pb-c.h"
@@ -157,21 +158,6 @@ mentis_status_t mentis__cur_topic(mentis_pool_t *pool, const PGresult *res, int 
  * the commit). */
 mentis_status_t mentis__cur_event(mentis_ctx_t *ctx, const char *event,
                                   const Mentis__V1__Curriculum__Curriculum *c);
-
-/* ---- page.c: keyset pages of the curriculum list ---- */
-
-typedef struct {
-    int32_t limit;
-    bool has_after;
-    char after_id[37];
-    char after_us[24]; /* creation time of the last row seen, µs since the epoch (text) */
-} cur_page_t;
-
-/* Checks limit (0 → 50, at most 200) and cursor; field errors and invalid_argument. */
-mentis_status_t mentis__cur_page_read(mentis_ctx_t *ctx, int32_t limit, const char *cursor,
-                                      cur_page_t *out);
-/* The cursor after the row (id, created µs as text), in the pool; NULL on failure. */
-char *mentis__cur_page_cursor(mentis_pool_t *pool, const char *id, const char *us_text);
 
 /* ---- operations ---- */
 

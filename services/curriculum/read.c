@@ -38,8 +38,8 @@ mentis_status_t mentis__cur_op_list(mentis_ctx_t *ctx, const ProtobufCMessage *r
     const Mentis__V1__Curriculum__ListCurriculaRequest *in = (const void *)req;
     Mentis__V1__Curriculum__ListCurriculaResponse *out = (void *)resp;
     mentis_pool_t *pool = mentis_ctx_pool(ctx);
-    cur_page_t page;
-    bool ok = mentis__cur_page_read(ctx, in->limit, in->cursor, &page) == MENTIS_OK;
+    mentis_page_t page;
+    bool ok = mentis_page_read(ctx, in->limit, in->cursor, true, &page) == MENTIS_OK;
     if (in->q != NULL && strlen(in->q) > 200) {
         mentis_ctx_field_error(ctx, "q", "must be at most 200 characters");
         ok = false;
@@ -47,8 +47,9 @@ mentis_status_t mentis__cur_op_list(mentis_ctx_t *ctx, const ProtobufCMessage *r
     if (!ok)
         return mentis_err_set(MENTIS_ERR_INVALID_ARGUMENT, NULL, "invalid list request");
     const char *pattern = in->q != NULL && in->q[0] != '\0' ? like_pattern(pool, in->q) : "";
-    char limit[16];
+    char limit[16], after_us[24];
     snprintf(limit, sizeof limit, "%d", page.limit + 1);
+    snprintf(after_us, sizeof after_us, "%lld", (long long)page.after_us);
     const char *sql = mentis_pool_printf(
         pool,
         "SELECT %s FROM curriculum.curricula WHERE status = $1 "
@@ -67,7 +68,7 @@ mentis_status_t mentis__cur_op_list(mentis_ctx_t *ctx, const ProtobufCMessage *r
         pattern,
         in->difficulty != NULL ? in->difficulty : "",
         in->keyword != NULL ? in->keyword : "",
-        page.has_after ? page.after_us : NULL,
+        page.has_after ? after_us : NULL,
         page.has_after ? page.after_id : NULL,
         limit};
     PGresult *res = NULL;
@@ -90,8 +91,10 @@ mentis_status_t mentis__cur_op_list(mentis_ctx_t *ctx, const ProtobufCMessage *r
         out->items[out->n_items++] = c;
     }
     if (st == MENTIS_OK && rows > page.limit &&
-        (out->next_cursor = mentis__cur_page_cursor(
-             pool, PQgetvalue(res, n - 1, 0), mentis__cur_get(res, n - 1, "created_us"))) == NULL)
+        (out->next_cursor =
+             mentis_page_cursor(pool, PQgetvalue(res, n - 1, 0),
+                                strtoll(mentis__cur_get(res, n - 1, "created_us"), NULL, 10),
+                                true)) == NULL)
         st = NOMEM();
     PQclear(res);
     return st;

@@ -1,26 +1,19 @@
-/*
- * Pages of admin lists. Keyset pagination: a cursor names the last row of the previous
- * page (its id, and its time for lists ordered by time), and the next page starts right
- * after it, so rows inserted or deleted meanwhile never make a row appear twice or be
- * skipped. The cursor is base64url of those bytes: opaque to clients, checked on return.
- */
+/* Keyset pages of lists (mentis/page.h). */
 #include <string.h>
 
-#include "admin.h"
+#include "mentis/crypto.h"
+#include "mentis/page.h"
 
-#define DEFAULT_LIMIT 50
-#define MAX_LIMIT     200
-
-mentis_status_t mentis__auth_page_read(mentis_ctx_t *ctx, int32_t limit, const char *cursor,
-                                       bool timed, mentis_auth_page_t *out)
+mentis_status_t mentis_page_read(mentis_ctx_t *ctx, int32_t limit, const char *cursor,
+                                       bool timed, mentis_page_t *out)
 {
     memset(out, 0, sizeof *out);
     bool ok = true;
-    if (limit < 0 || limit > MAX_LIMIT) {
+    if (limit < 0 || limit > MENTIS_PAGE_MAX) {
         mentis_ctx_field_error(ctx, "limit", "must be from 1 to 200 (0: 50)");
         ok = false;
     }
-    out->limit = limit == 0 ? DEFAULT_LIMIT : limit;
+    out->limit = limit == 0 ? MENTIS_PAGE_DEFAULT : limit;
     if (cursor != NULL && cursor[0] != '\0') {
         uint8_t raw[24];
         size_t n = 0, want = timed ? 24 : 16;
@@ -43,7 +36,7 @@ mentis_status_t mentis__auth_page_read(mentis_ctx_t *ctx, int32_t limit, const c
     return MENTIS_OK;
 }
 
-char *mentis__auth_page_cursor(mentis_pool_t *pool, const char *id, int64_t us, bool timed)
+char *mentis_page_cursor(mentis_pool_t *pool, const char *id, int64_t us, bool timed)
 {
     uint8_t raw[24];
     if (!mentis_crypto_uuid_parse(id, raw))
