@@ -172,6 +172,168 @@ static void test_rls_isolates_tenants(void)
     h_pg_stop(&pg);
 }
 
+/* One string cell of a statement run on c, "(error)" when it failed. */
+static void cell(mentis_db_conn_t *c, const char *sql, char *out, size_t size)
+{
+    PGresult *res = NULL;
+    snprintf(out, size, "(error)");
+    if (mentis_db_exec(c, sql, 0, NULL, &res) == MENTIS_OK) {
+        snprintf(out, size, "%s", PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "(rows)");
+        PQclear(res);
+    }
+}
+
+/*
+ * A transaction is sent with its first statement (BEGIN, the tenant and the statement in
+ * one pipeline): whatever fails where, the outcome must be the same as four round trips.
+ */
+static void test_transaction_goes_with_first_statement(void)
+{
+    h_pg_t pg;
+    REQUIRE(h_pg_start(&pg) == 0);
+    mentis_db_t *db = open_as(&pg, "kb", 1);
+    REQUIRE(db != NULL);
+    mentis_db_conn_t *c;
+    REQUIRE(mentis_db_acquire(db, soon(), &c) == MENTIS_OK);
+    REQUIRE(mentis_db_exec_script(c, SCHEMA) == MENTIS_OK);
+    REQUIRE(mentis_db_exec_script(c, "CREATE UNIQUE INDEX ON kb.note (body)") == MENTIS_OK);
+    REQUIRE(add_note(c, TENANT_A, "a1") == MENTIS_OK);
+    char out[256];
+
+    /* The statements after the first run in the same transaction as it. */
+    REQUIRE(mentis_db_tx_begin(c, TENANT_A) == MENTIS_OK);
+    cell(c, "SELECT set_config('mentis.probe', 'kept', true)", out, sizeof out);
+    CHECK_STR(out, "kept");
+    cell(c, "SELECT current_setting('mentis.probe', true)", out, sizeof out);
+    CHECK_STR(out, "kept");
+    const char *a2[] = {TENANT_A, "a2"};
+    CHECK_INT(mentis_db_exec(c, "INSERT INTO kb.note (tenant_id, body) VALUES ($1, $2)", 2, a2,
+                             NULL),
+              MENTIS_OK);
+    CHECK_INT(mentis_db_tx_rollback(c), MENTIS_OK);
+    visible(c, TENANT_A, out, sizeof out);
+    CHECK_STR(out, "a1"); /* the insert was rolled back with the rest */
+
+    /* A first statement that fails (a constraint) has opened the transaction: it is
+     * aborted until the rollback, and then the session is as good as new. */
+    REQUIRE(mentis_db_tx_begin(c, TENANT_A) == MENTIS_OK);
+    const char *dup[] = {TENANT_A, "a1"};
+    CHECK_INT(mentis_db_exec(c, "INSERT INTO kb.note (tenant_id, body) VALUES ($1, $2)", 2, dup,
+                             NULL),
+              MENTIS_ERR_CONFLICT);
+    CHECK_STR(mentis_db_err_sqlstate(), "23505");
+    cell(c, "SELECT 1", out, sizeof out);
+    CHECK_STR(out, "(error)");
+    CHECK_STR(mentis_db_err_sqlstate(), "25P02"); /* in a failed transaction */
+    CHECK_INT(mentis_db_tx_rollback(c), MENTIS_OK);
+    CHECK_INT(PQtransactionStatus(mentis_db_conn_pg(c)), PQTRANS_IDLE);
+
+    /* A first statement that cannot even be prepared: its own error, nothing left open. */
+    REQUIRE(mentis_db_tx_begin(c, TENANT_A) == MENTIS_OK);
+    const char *one[] = {"1"};
+    CHECK(mentis_db_exec(c, "SELEC $1", 1, one, NULL) != MENTIS_OK);
+    CHECK_STR(mentis_db_err_sqlstate(), "42601");
+    CHECK_INT(mentis_db_tx_rollback(c), MENTIS_OK);
+    CHECK_INT(PQtransactionStatus(mentis_db_conn_pg(c)), PQTRANS_IDLE);
+    REQUIRE(add_note(c, TENANT_A, "a3") == MENTIS_OK);
+    visible(c, TENANT_A, out, sizeof out);
+    CHECK_STR(out, "a1,a3");
+
+    /* Nothing run: nothing to commit, and nothing was begun. */
+    REQUIRE(mentis_db_tx_begin(c, TENANT_B) == MENTIS_OK);
+    CHECK_INT(mentis_db_tx_commit(c), MENTIS_OK);
+    CHECK_INT(PQtransactionStatus(mentis_db_conn_pg(c)), PQTRANS_IDLE);
+    /* A tenant id no policy could hold is refused before anything is sent. */
+    char long_id[80];
+    memset(long_id, 'x', sizeof long_id - 1);
+    long_id[sizeof long_id - 1] = '\0';
+    CHECK_INT(mentis_db_tx_begin(c, long_id), MENTIS_ERR_INVALID_ARGUMENT);
+
+    /* The session ends between the request for a transaction and its first statement:
+     * unavailable, and the pool connects afresh for the next holder. */
+    REQUIRE(mentis_db_tx_begin(c, TENANT_A) == MENTIS_OK);
+    CHECK_INT(h_pg_query(&pg,
+                         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                         "WHERE usename = 'mentis_kb'",
+                         out, sizeof out),
+              0);
+    CHECK_STR(out, "1");
+    CHECK_INT(mentis_db_exec(c, "SELECT count(*) FROM kb.note WHERE body <> $1", 1, one, NULL),
+              MENTIS_ERR_UNAVAILABLE);
+    mentis_db_tx_rollback(c);
+    mentis_db_release(db, c);
+    REQUIRE(mentis_db_acquire(db, soon(), &c) == MENTIS_OK);
+    visible(c, TENANT_A, out, sizeof out);
+    CHECK_STR(out, "a1,a3");
+    mentis_db_release(db, c);
+    mentis_db_close(db);
+    h_pg_stop(&pg);
+}
+
+/* mentis_db_tx_begin_read: each statement a read-only transaction of its own, with the
+ * tenant. */
+static void test_read_statements_each_alone(void)
+{
+    h_pg_t pg;
+    REQUIRE(h_pg_start(&pg) == 0);
+    mentis_db_t *db = open_as(&pg, "kb", 1);
+    REQUIRE(db != NULL);
+    mentis_db_conn_t *c;
+    REQUIRE(mentis_db_acquire(db, soon(), &c) == MENTIS_OK);
+    REQUIRE(mentis_db_exec_script(c, SCHEMA) == MENTIS_OK);
+    REQUIRE(add_note(c, TENANT_A, "a1") == MENTIS_OK);
+    REQUIRE(add_note(c, TENANT_B, "b1") == MENTIS_OK);
+    char out[256];
+
+    REQUIRE(mentis_db_tx_begin_read(c, TENANT_A) == MENTIS_OK);
+    /* Every statement has the tenant, with or without parameters... */
+    cell(c, "SELECT string_agg(body, ',') FROM kb.note", out, sizeof out);
+    CHECK_STR(out, "a1");
+    const char *like[] = {"%"};
+    PGresult *res = NULL;
+    REQUIRE(mentis_db_exec(c, "SELECT string_agg(body, ',') FROM kb.note WHERE body LIKE $1", 1,
+                           like, &res) == MENTIS_OK);
+    CHECK_STR(PQgetvalue(res, 0, 0), "a1");
+    PQclear(res);
+    /* ...but no transaction spans two of them... */
+    cell(c, "SELECT set_config('mentis.probe', 'gone', true)", out, sizeof out);
+    CHECK_STR(out, "gone");
+    cell(c, "SELECT coalesce(current_setting('mentis.probe', true), '')", out, sizeof out);
+    CHECK_STR(out, "");
+    /* ...and none may write: refused, nothing written, the next read unaffected. */
+    const char *a2[] = {TENANT_A, "a2"};
+    CHECK(mentis_db_exec(c, "INSERT INTO kb.note (tenant_id, body) VALUES ($1, $2)", 2, a2,
+                         NULL) != MENTIS_OK);
+    CHECK_STR(mentis_db_err_sqlstate(), "25006");
+    cell(c, "SELECT string_agg(body, ',') FROM kb.note", out, sizeof out);
+    CHECK_STR(out, "a1");
+    CHECK_INT(mentis_db_exec_script(c, "SELECT 1; SELECT 2"), MENTIS_ERR_INVALID_ARGUMENT);
+    CHECK_INT(mentis_db_tx_commit(c), MENTIS_OK);
+    CHECK_INT(PQtransactionStatus(mentis_db_conn_pg(c)), PQTRANS_IDLE);
+    /* After it, statements run as sent again: no tenant. */
+    cell(c, "SELECT count(*) FROM kb.note", out, sizeof out);
+    CHECK_STR(out, "0");
+
+    REQUIRE(mentis_db_tx_begin_read(c, NULL) == MENTIS_OK);
+    cell(c, "SELECT count(*) FROM kb.note", out, sizeof out);
+    CHECK_STR(out, "0");
+    CHECK_INT(mentis_db_tx_rollback(c), MENTIS_OK);
+    REQUIRE(mentis_db_tx_begin_read(c, TENANT_B) == MENTIS_OK);
+    cell(c, "SELECT string_agg(body, ',') FROM kb.note", out, sizeof out);
+    CHECK_STR(out, "b1");
+    mentis_db_release(db, c); /* without an end: the next holder starts clean */
+    REQUIRE(mentis_db_acquire(db, soon(), &c) == MENTIS_OK);
+    cell(c, "SELECT count(*) FROM kb.note", out, sizeof out);
+    CHECK_STR(out, "0");
+    CHECK_INT(h_pg_query(&pg, "SELECT string_agg(body, ',' ORDER BY body) FROM kb.note", out,
+                         sizeof out),
+              0);
+    CHECK_STR(out, "a1,b1");
+    mentis_db_release(db, c);
+    mentis_db_close(db);
+    h_pg_stop(&pg);
+}
+
 /* The bootstrap can run again (as for a password rotation) without an error. */
 static void test_bootstrap_is_idempotent(void)
 {
@@ -203,4 +365,5 @@ static void test_bootstrap_is_idempotent(void)
     h_pg_stop(&pg);
 }
 
-TEST_MAIN(test_rls_isolates_tenants, test_bootstrap_is_idempotent)
+TEST_MAIN(test_rls_isolates_tenants, test_transaction_goes_with_first_statement,
+          test_read_statements_each_alone, test_bootstrap_is_idempotent)

@@ -173,6 +173,7 @@ mentis_status_t mentis_db_acquire(mentis_db_t *db, int64_t deadline_ms, mentis_d
     }
     slot->in_use = true;
     slot->broken = false;
+    slot->tx = MENTIS__DB_TX_NONE;
     db->in_use++;
     pthread_mutex_unlock(&db->mu);
 
@@ -229,6 +230,7 @@ void mentis_db_release(mentis_db_t *db, mentis_db_conn_t *conn)
         atomic_fetch_add(&db->resets, 1);
     }
     conn->broken = false;
+    conn->tx = MENTIS__DB_TX_NONE;
     put_back(db, conn);
 }
 

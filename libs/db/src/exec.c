@@ -99,6 +99,10 @@ mentis_status_t mentis_db_result_status(mentis_db_conn_t *conn, const PGresult *
 
 PGconn *mentis_db_conn_pg(mentis_db_conn_t *conn)
 {
+    /* What is sent directly belongs to the transaction asked for: open it now. */
+    if (conn->tx == MENTIS__DB_TX_PENDING &&
+        mentis__db_tx_exec(conn, NULL, 0, NULL, NULL) != MENTIS_OK)
+        conn->broken = true;
     return conn->pg;
 }
 
@@ -130,24 +134,21 @@ static uint64_t hash_text(const char *s)
     return h;
 }
 
-/*
- * The result of running sql as conn's prepared statement, preparing it first when it is
- * new; NULL when it is not to be prepared (the cache is full or out of memory). A failed
- * PREPARE is the statement's own error (the same parse and analysis as running it).
- */
-static PGresult *exec_prepared(mentis_db_conn_t *conn, const char *sql, int nparams,
-                               const char *const *params)
+const char *mentis__db_stmt(mentis_db_conn_t *conn, const char *sql, int nparams, char name[16],
+                            PGresult **failed)
 {
+    *failed = NULL;
+    if (!conn->prepare || nparams == 0)
+        return NULL;
     if (conn->stmts_pg != conn->pg) { /* a new session has none of the old statements */
         mentis__db_stmts_free(conn);
         conn->stmts_pg = conn->pg;
     }
     uint64_t h = hash_text(sql);
-    char name[16];
     for (int i = 0; i < conn->nstmts; i++) {
         if (conn->stmts[i].hash == h && strcmp(conn->stmts[i].sql, sql) == 0) {
-            snprintf(name, sizeof name, "s%d", i);
-            return PQexecPrepared(conn->pg, name, nparams, params, NULL, NULL, 0);
+            snprintf(name, 16, "s%d", i);
+            return name;
         }
     }
     if (conn->nstmts == STMTS_MAX)
@@ -157,15 +158,18 @@ static PGresult *exec_prepared(mentis_db_conn_t *conn, const char *sql, int npar
     char *copy = strdup(sql);
     if (copy == NULL)
         return NULL;
-    snprintf(name, sizeof name, "s%d", conn->nstmts);
+    snprintf(name, 16, "s%d", conn->nstmts);
+    /* A failed PREPARE is the statement's own error (the same parse and analysis as
+     * running it). */
     PGresult *res = PQprepare(conn->pg, name, sql, nparams, NULL);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         free(copy);
-        return res;
+        *failed = res;
+        return NULL;
     }
     PQclear(res);
     conn->stmts[conn->nstmts++] = (struct mentis__db_stmt){h, copy};
-    return PQexecPrepared(conn->pg, name, nparams, params, NULL, NULL, 0);
+    return name;
 }
 
 mentis_status_t mentis_db_exec(mentis_db_conn_t *conn, const char *sql, int nparams,
@@ -174,8 +178,14 @@ mentis_status_t mentis_db_exec(mentis_db_conn_t *conn, const char *sql, int npar
     if (conn == NULL || conn->pg == NULL || sql == NULL || nparams < 0 ||
         (nparams > 0 && params == NULL))
         return mentis_err_set(MENTIS_ERR_INVALID_ARGUMENT, NULL, "mentis_db_exec: bad arguments");
-    PGresult *res = conn->prepare && nparams > 0 ? exec_prepared(conn, sql, nparams, params) : NULL;
-    if (res == NULL)
+    if (conn->tx == MENTIS__DB_TX_PENDING || conn->tx == MENTIS__DB_TX_EACH)
+        return mentis__db_tx_exec(conn, sql, nparams, params, out);
+    char name[16];
+    PGresult *res = NULL;
+    const char *stmt = mentis__db_stmt(conn, sql, nparams, name, &res);
+    if (stmt != NULL)
+        res = PQexecPrepared(conn->pg, stmt, nparams, params, NULL, NULL, 0);
+    else if (res == NULL)
         res = PQexecParams(conn->pg, sql, nparams, NULL, params, NULL, NULL, 0);
     mentis_status_t st = mentis__db_translate(conn, res);
     if (st == MENTIS_OK && out != NULL)
@@ -214,5 +224,13 @@ mentis_status_t mentis__db_script(mentis_db_conn_t *conn, const char *sql, int *
 
 mentis_status_t mentis_db_exec_script(mentis_db_conn_t *conn, const char *sql)
 {
+    if (conn != NULL && conn->tx == MENTIS__DB_TX_EACH)
+        return mentis_err_set(MENTIS_ERR_INVALID_ARGUMENT, NULL,
+                              "mentis_db_exec_script: a script cannot run statement by statement");
+    if (conn != NULL && conn->tx == MENTIS__DB_TX_PENDING) {
+        mentis_status_t st = mentis__db_tx_exec(conn, NULL, 0, NULL, NULL);
+        if (st != MENTIS_OK)
+            return st;
+    }
     return mentis__db_script(conn, sql, NULL);
 }

@@ -15,6 +15,18 @@ struct mentis__db_stmt {
     char *sql;
 };
 
+/*
+ * Where a connection is in the work mentis_db_tx_begin* asked for (tx.c). Nothing is sent
+ * when it is asked: the BEGIN and the tenant go out in one pipeline with the first
+ * statement, so a transaction costs no round trip of its own.
+ */
+enum mentis__db_tx {
+    MENTIS__DB_TX_NONE,    /* statements run as sent */
+    MENTIS__DB_TX_PENDING, /* a transaction is asked for: BEGIN goes with the next statement */
+    MENTIS__DB_TX_OPEN,    /* BEGIN has been sent: statements run as sent, COMMIT ends it */
+    MENTIS__DB_TX_EACH,    /* each statement its own read-only transaction, with the tenant */
+};
+
 struct mentis_db_conn {
     mentis_db_t *db;
     PGconn *pg;  /* NULL until connected; touched only by the holder while in_use */
@@ -26,10 +38,27 @@ struct mentis_db_conn {
     PGconn *stmts_pg;
     struct mentis__db_stmt *stmts;
     int nstmts;
+    enum mentis__db_tx tx;
+    char tx_tenant[64]; /* the tenant of a pending or per-statement transaction, "" none */
 };
 
 /* Forgets conn's prepared statements (the memory; the session keeps its own). */
 void mentis__db_stmts_free(mentis_db_conn_t *conn);
+
+/*
+ * The server's name of sql as conn's prepared statement (written to name), preparing it
+ * the first time; NULL when it is to run unprepared (no parameters, the cache is full) or
+ * when preparing it failed: then *failed holds the error result (PQclear it).
+ */
+const char *mentis__db_stmt(mentis_db_conn_t *conn, const char *sql, int nparams, char name[16],
+                            PGresult **failed);
+
+/*
+ * Runs sql (NULL: none) after what a pending or per-statement transaction still has to
+ * send, all in one pipeline: one round trip (tx.c). As mentis_db_exec otherwise.
+ */
+mentis_status_t mentis__db_tx_exec(mentis_db_conn_t *conn, const char *sql, int nparams,
+                                   const char *const *params, PGresult **out);
 
 struct mentis_db {
     /* Connection parameters for PQconnectStartParams, NULL-terminated; read-only. */

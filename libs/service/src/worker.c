@@ -145,7 +145,8 @@ static mentis_status_t run_handler(mentis_ctx_t *ctx, const ProtobufCMessage *re
     mentis_status_t st = mentis_db_acquire(svc->db, deadline, &ctx->conn);
     if (st != MENTIS_OK)
         return st;
-    st = mentis_db_tx_begin(ctx->conn, mentis_ctx_tenant(ctx));
+    st = (e->op.flags & MENTIS_OP_READ) ? mentis_db_tx_begin_read(ctx->conn, mentis_ctx_tenant(ctx))
+                                        : mentis_db_tx_begin(ctx->conn, mentis_ctx_tenant(ctx));
     if (st == MENTIS_OK) {
         st = e->op.fn(ctx, req, resp);
         if (st == MENTIS_OK)

@@ -131,11 +131,25 @@ const char *mentis_db_err_sqlstate(void);
 const char *mentis_db_err_constraint(void);
 
 /*
- * BEGIN, then sets mentis.tenant_id for this transaction only (set_config(…, true), the
- * parameterised SET LOCAL) to `tenant_id`, or to '' — no tenant: tenant policies match no
- * row — when tenant_id is NULL. On failure nothing stays open.
+ * A transaction in which mentis.tenant_id is `tenant_id` (set_config(…, true), the
+ * parameterised SET LOCAL), or '' — no tenant: tenant policies match no row — when
+ * tenant_id is NULL. Nothing is sent yet: BEGIN and the tenant go to the server in one
+ * pipeline with the first statement, so their failures are that statement's; a
+ * transaction in which nothing ran costs no round trip at all. Fails only on a tenant id
+ * of 64 bytes or more.
  */
 mentis_status_t mentis_db_tx_begin(mentis_db_conn_t *conn, const char *tenant_id);
+
+/*
+ * For work that only reads: no transaction spans the statements. Each runs as a read-only
+ * transaction of its own with the tenant set (a write fails, SQLSTATE 25006), in one round
+ * trip; there is no BEGIN or COMMIT to wait for. Statements do not share a snapshot: use
+ * mentis_db_tx_begin when they must agree with each other. End it with
+ * mentis_db_tx_commit or mentis_db_tx_rollback as usual (both send nothing).
+ * mentis_db_exec_script is refused meanwhile, and what is sent on mentis_db_conn_pg
+ * directly has no tenant.
+ */
+mentis_status_t mentis_db_tx_begin_read(mentis_db_conn_t *conn, const char *tenant_id);
 
 /*
  * COMMIT. A transaction that had failed is rolled back by the server instead: that

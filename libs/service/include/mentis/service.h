@@ -66,6 +66,14 @@ enum {
      * is logged and counted. Not listed among the $SRV endpoints.
      */
     MENTIS_OP_EVENT = 1u << 2,
+    /*
+     * With MENTIS_OP_DB, for a handler that only reads: instead of one transaction, each of
+     * its statements runs as a read-only transaction of its own with the tenant set
+     * (mentis_db_tx_begin_read). That saves the round trips of BEGIN and COMMIT; the price
+     * is that its statements do not share a snapshot, so use it only where they need not
+     * agree with each other (one statement, or hits read back by id).
+     */
+    MENTIS_OP_READ = 1u << 3,
 };
 
 typedef struct {
