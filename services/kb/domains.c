@@ -1,7 +1,8 @@
 /*
  * Domains and categories: the subject areas of questions. Every statement on kb.domains
  * is in this file. A domain's question_count counts the active questions the caller's
- * tenant sees (its own and the system's), computed when read so it never drifts.
+ * tenant sees (its own and the system's): the sum of its rows of kb.question_counts, which
+ * triggers keep (migration 0003) and Row-Level Security narrows to those two.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,7 @@
     "d.id, d.slug, d.name, d.icon, d.weight, to_json(d.subcategories), d.tenant_id IS NULL, "      \
     "d.version, (extract(epoch FROM d.created_at) * 1000)::bigint, "                               \
     "(extract(epoch FROM d.updated_at) * 1000)::bigint, coalesce(d.owner_id::text, ''), "          \
-    "(SELECT count(*) FROM kb.questions q WHERE q.domain_id = d.id AND q.status = 'active')"
+    "(SELECT coalesce(sum(c.n), 0) FROM kb.question_counts c WHERE c.domain_id = d.id)"
 
 #define NAME_MAX_CHARS 100
 #define SUB_MAX        100
@@ -351,9 +352,9 @@ KB_HANDLER(mentis__kb_op_categories_list)
     const char *p[] = {mentis__kb_strings_json(pool, ids, (size_t)shown)};
     st = mentis__kb_query(
         ctx,
-        "SELECT domain_id, subcategory, count(*) FROM kb.questions WHERE domain_id = "
-        "ANY(ARRAY(SELECT json_array_elements_text($1::json))::uuid[]) AND status = "
-        "'active' GROUP BY 1, 2 ORDER BY 1, 2",
+        "SELECT domain_id, subcategory, sum(n) FROM kb.question_counts WHERE domain_id = "
+        "ANY(ARRAY(SELECT json_array_elements_text($1::json))::uuid[]) GROUP BY 1, 2 "
+        "HAVING sum(n) > 0 ORDER BY 1, 2",
         1, p, &res);
     if (st != MENTIS_OK)
         return st;

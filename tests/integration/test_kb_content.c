@@ -532,10 +532,149 @@ static void test_export_import(void)
     kt_problem(&r, 404, "not_found", "exporting an unknown pack");
 }
 
+/*
+ * The counts of domains and categories a user is shown, as "id=n,..." and
+ * "id/subcategory=n,..." (subcategories with questions only), sorted; from the API.
+ */
+static void shown_counts(const kt_user_t *u, char *domains, size_t dsize, char *cats, size_t csize)
+{
+    domains[0] = cats[0] = '\0';
+    size_t dn = 0, cn = 0;
+    REQUIRE(kt_call("GET", "/api/kb/domains?limit=200", u, NULL, NULL, &r2) == 0 &&
+            r2.status == 200);
+    cJSON *doc = kt_json(&r2), *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(doc, "items"))
+    {
+        dn += (size_t)snprintf(domains + dn, dsize - dn, "%s%s=%lld", dn ? "\n" : "",
+                               cJSON_GetStringValue(cJSON_GetObjectItem(e, "id")),
+                               (long long)cJSON_GetNumberValue(
+                                   cJSON_GetObjectItem(e, "question_count")));
+        REQUIRE(dn < dsize);
+    }
+    cJSON_Delete(doc);
+    REQUIRE(kt_call("GET", "/api/kb/categories?limit=200", u, NULL, NULL, &r2) == 0 &&
+            r2.status == 200);
+    doc = kt_json(&r2);
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(doc, "items"))
+    {
+        cJSON *s;
+        cJSON_ArrayForEach(s, cJSON_GetObjectItem(e, "subcategories"))
+        {
+            long long n = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(s, "question_count"));
+            if (n == 0)
+                continue;
+            cn += (size_t)snprintf(cats + cn, csize - cn, "%s%s/%s=%lld", cn ? "\n" : "",
+                                   cJSON_GetStringValue(cJSON_GetObjectItem(e, "domain_id")),
+                                   cJSON_GetStringValue(cJSON_GetObjectItem(s, "name")), n);
+            REQUIRE(cn < csize);
+        }
+    }
+    cJSON_Delete(doc);
+}
+
+/* The same counts, counted from the questions themselves as superuser. */
+static void true_counts(const kt_user_t *u, char *domains, size_t dsize, char *cats, size_t csize)
+{
+    char sql[2048];
+#define KT_VISIBLE_TENANT(alias)                                                                   \
+    "(" alias ".tenant_id IS NULL OR " alias ".tenant_id = (SELECT tenant_id FROM auth.users "     \
+    "WHERE id = '%s'))"
+    snprintf(sql, sizeof sql,
+             "SELECT coalesce(string_agg(d.id || '=' || coalesce(x.n, 0), E'\\n'), '') FROM kb.domains d LEFT JOIN (SELECT domain_id, count(*) AS n FROM "
+             "kb.questions q WHERE q.status = 'active' AND " KT_VISIBLE_TENANT("q")
+             " GROUP BY 1) x ON x.domain_id = d.id WHERE " KT_VISIBLE_TENANT("d"),
+             u->id, u->id);
+    REQUIRE(h_pg_query(&kt_pg, sql, domains, dsize) == 0);
+    snprintf(sql, sizeof sql,
+             "SELECT coalesce(string_agg(x.domain_id || '/' || x.subcategory || '=' || x.n, "
+             "E'\\n'), '') FROM (SELECT domain_id, subcategory, count(*) AS n FROM "
+             "kb.questions q WHERE q.status = 'active' AND " KT_VISIBLE_TENANT("q")
+             " GROUP BY 1, 2) x",
+             u->id);
+#undef KT_VISIBLE_TENANT
+    REQUIRE(h_pg_query(&kt_pg, sql, cats, csize) == 0);
+}
+
+static int by_text(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The lines of s in byte order, in place (the API and the count list them differently). */
+static void sort_lines(char *s)
+{
+    static char *lines[4096];
+    static char copy[65536];
+    size_t n = 0;
+    snprintf(copy, sizeof copy, "%s", s);
+    for (char *save = NULL, *t = strtok_r(copy, "\n", &save); t && n < 4096;
+         t = strtok_r(NULL, "\n", &save))
+        lines[n++] = t;
+    qsort(lines, n, sizeof lines[0], by_text);
+    size_t len = 0;
+    s[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)sprintf(s + len, "%s%s", i ? "\n" : "", lines[i]);
+}
+
+/* What the API shows equals what the questions say, for a user of each tenant. */
+static void counts_hold(const char *after)
+{
+    static char shown_d[16384], shown_c[65536], true_d[16384], true_c[65536];
+    const kt_user_t *users[] = {&kt_alice, &kt_carol};
+    for (size_t i = 0; i < sizeof users / sizeof users[0]; i++) {
+        shown_counts(users[i], shown_d, sizeof shown_d, shown_c, sizeof shown_c);
+        true_counts(users[i], true_d, sizeof true_d, true_c, sizeof true_c);
+        sort_lines(shown_d);
+        sort_lines(shown_c);
+        sort_lines(true_d);
+        sort_lines(true_c);
+        CHECK_MSG(strcmp(shown_d, true_d) == 0, "after %s, domains:\n shown %s\n true  %s", after,
+                  shown_d, true_d);
+        CHECK_MSG(strcmp(shown_c, true_c) == 0, "after %s, categories:\n shown %s\n true  %s",
+                  after, shown_c, true_c);
+    }
+}
+
+/* Domain and category counts are kept by triggers (migration 0003) through every change
+ * of the questions they count. */
+static void test_domain_counts(void)
+{
+    kt_setup();
+    counts_hold("the tests before");
+    char sci[64], hist[64], q[64], q2[64], path[256];
+    REQUIRE(kt_domain(&kt_alice, "science", sci) && kt_domain(&kt_alice, "history", hist));
+    REQUIRE(kt_question(&kt_alice, sci, "Counted: what is a quark?", "a particle",
+                        ",\"subcategory\":\"physics\"", q));
+    REQUIRE(kt_question(&kt_carol, sci, "Counted in B: what is a lepton?", "a particle",
+                        ",\"subcategory\":\"physics\",\"status\":\"draft\"", q2));
+    counts_hold("a create, and a draft's");
+    REQUIRE(patch(&kt_alice, "questions", q, "{\"subcategory\":\"quantum\"}"));
+    counts_hold("a new subcategory");
+    snprintf(path, sizeof path, "{\"domain_id\":\"%s\"}", hist);
+    REQUIRE(patch(&kt_alice, "questions", q, path));
+    counts_hold("a move to another domain");
+    REQUIRE(patch(&kt_alice, "questions", q, "{\"status\":\"archived\"}"));
+    counts_hold("archiving");
+    REQUIRE(patch(&kt_alice, "questions", q, "{\"status\":\"active\"}"));
+    REQUIRE(patch(&kt_carol, "questions", q2, "{\"status\":\"active\"}"));
+    counts_hold("activating");
+    REQUIRE(patch(&kt_alice, "questions", q, "{\"question_text\":\"Counted: what is a gluon?\"}"));
+    counts_hold("a change of text alone");
+    /* A platform admin's change of a system question moves a system count, seen by both. */
+    REQUIRE(patch(&kt_root, "questions", "d5717bb3-7e1c-4ca8-bd9a-ce0fe5a370d2",
+                  "{\"subcategory\":\"counted by root\"}"));
+    counts_hold("a change of a system question");
+    snprintf(path, sizeof path, "/api/kb/questions/%s", q);
+    REQUIRE(kt_call("DELETE", path, &kt_alice, NULL, NULL, &r2) == 0);
+    CHECK_INT(r2.status, 204);
+    counts_hold("a delete");
+}
+
 static void test_finish(void)
 {
     kt_finish();
 }
 
 TEST_MAIN(test_aggregates, test_bundles, test_bulk_update, test_search, test_export_import,
-          test_finish)
+          test_domain_counts, test_finish)
