@@ -185,6 +185,12 @@ typedef struct {
 void mentis__codec_put(mentis__codec_buf_t *b, const char *s, size_t n);
 void mentis__codec_putc(mentis__codec_buf_t *b, char c);
 void mentis__codec_puts(mentis__codec_buf_t *b, const char *s);
+/* Decimal digits of v and a NUL into buf (what printf's %llu writes, without its cost);
+ * the number of digits. */
+#define MENTIS__CODEC_U64_TEXT 21
+size_t mentis__codec_u64_text(uint64_t v, char buf[MENTIS__CODEC_U64_TEXT]);
+/* An integer as JSON: its decimal digits, '-' first when negative. */
+void mentis__codec_put_i64(mentis__codec_buf_t *b, int64_t v);
 /* A JSON string: quoted, escaped, invalid UTF-8 replaced by U+FFFD. */
 void mentis__codec_put_string(mentis__codec_buf_t *b, const char *s, size_t n);
 /* The same without the quotes, to build one string from parts. */

@@ -39,6 +39,13 @@ static bool reads_back(char *buf, size_t size, int prec, double v, bool is_float
 
 static void put_number(mentis__codec_buf_t *b, double v, int max_prec, bool is_float)
 {
+    /* A whole number below 10^15 (percentages, counts) is its integer digits: exactly what
+     * the search below ends with for it (the precision widened to every integer digit),
+     * found without printing and parsing it a dozen times. -0 keeps its sign below. */
+    if (fabs(v) < 1e15 && v == (double)(int64_t)v && !(v == 0 && signbit(v))) {
+        mentis__codec_put_i64(b, (int64_t)v);
+        return;
+    }
     char buf[48];
     /* Reading back works for every precision from the least that works on (the nearest
      * p + 1 digit decimal is at least as near as the p digit one), so search for it. */
@@ -146,29 +153,33 @@ static mentis_status_t put_json(enc_t *e, const ProtobufCMessage *m)
 static mentis_status_t enc_value(enc_t *e, const ProtobufCFieldDescriptor *fd,
                                  mentis__codec_value_t v)
 {
-    char buf[32];
     switch (fd->type) {
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
     case PROTOBUF_C_TYPE_SFIXED32:
-        snprintf(buf, sizeof buf, "%" PRId32, v.i32);
-        break;
+        mentis__codec_put_i64(e->b, v.i32);
+        return MENTIS_OK;
     case PROTOBUF_C_TYPE_UINT32:
     case PROTOBUF_C_TYPE_FIXED32:
-        snprintf(buf, sizeof buf, "%" PRIu32, v.u32);
-        break;
+        mentis__codec_put_i64(e->b, v.u32);
+        return MENTIS_OK;
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
-        snprintf(buf, sizeof buf, "%" PRId64, v.i64);
-        break;
+        mentis__codec_put_i64(e->b, v.i64);
+        return MENTIS_OK;
     case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-        snprintf(buf, sizeof buf, "%" PRIu64, v.u64);
-        break;
+    case PROTOBUF_C_TYPE_FIXED64: {
+        char buf[MENTIS__CODEC_U64_TEXT];
+        mentis__codec_put(e->b, buf, mentis__codec_u64_text(v.u64, buf));
+        return MENTIS_OK;
+    }
     case PROTOBUF_C_TYPE_BOOL:
-        snprintf(buf, sizeof buf, "%s", v.b ? "true" : "false");
-        break;
+        if (v.b)
+            mentis__codec_put(e->b, "true", 4);
+        else
+            mentis__codec_put(e->b, "false", 5);
+        return MENTIS_OK;
     case PROTOBUF_C_TYPE_FLOAT:
         if (!isfinite(v.f))
             return unencodable(e, "NaN or infinity has no JSON form");
@@ -199,8 +210,7 @@ static mentis_status_t enc_value(enc_t *e, const ProtobufCFieldDescriptor *fd,
         }
         return enc_message(e, v.msg);
     }
-    mentis__codec_puts(e->b, buf);
-    return MENTIS_OK;
+    return unencodable(e, "a field type the codec does not know");
 }
 
 /* The text of a map key: JSON object keys are strings, so numbers and bools as text. */

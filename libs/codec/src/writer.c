@@ -21,6 +21,33 @@ void mentis__codec_puts(mentis__codec_buf_t *b, const char *s)
     mentis__codec_put(b, s, strlen(s));
 }
 
+size_t mentis__codec_u64_text(uint64_t v, char buf[MENTIS__CODEC_U64_TEXT])
+{
+    char rev[20];
+    size_t n = 0;
+    do {
+        rev[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = rev[n - 1 - i];
+    buf[n] = '\0';
+    return n;
+}
+
+void mentis__codec_put_i64(mentis__codec_buf_t *b, int64_t v)
+{
+    char buf[MENTIS__CODEC_U64_TEXT + 1];
+    /* The magnitude as unsigned: -INT64_MIN does not fit an int64_t. */
+    uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    buf[0] = '-';
+    size_t n = mentis__codec_u64_text(mag, buf + 1);
+    if (v < 0)
+        mentis__codec_put(b, buf, n + 1);
+    else
+        mentis__codec_put(b, buf + 1, n);
+}
+
 size_t mentis__codec_utf8_seq(const unsigned char *s, size_t n)
 {
     unsigned char c = s[0];
@@ -60,7 +87,12 @@ void mentis__codec_put_escaped(mentis__codec_buf_t *b, const char *s, size_t n)
     size_t run = 0; /* start of the bytes that pass through unchanged */
     for (size_t i = 0; i < n;) {
         unsigned char c = u[i];
-        size_t k = c >= 0x20 && c != '"' && c != '\\' ? mentis__codec_utf8_seq(u + i, n - i) : 0;
+        /* Printable ASCII, nearly all of most text, passes without a call. */
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            i++;
+            continue;
+        }
+        size_t k = c >= 0x80 ? mentis__codec_utf8_seq(u + i, n - i) : 0;
         if (k > 0) {
             i += k;
             continue;
