@@ -11,6 +11,9 @@ questions.
             the two longest words of a real question: ranked over 200,000 questions and
             10,000 packs; each real question is in the data 200 times, varied)
   create    wrk POST /api/kb/questions (a new question each time)
+  domain    wrk GET /api/kb/domains/{id} (one of the 12 system domains at random): one row
+            by key and its kept count, the least a read through mentis-kb and PostgreSQL
+            costs; what list, get and search cost above it is their own
   session   wrk GET /api/auth/session through the same gateway: the trivial authenticated
             route (mentis-auth answers it without the database), the reference each row is
             compared with (its share of the reference's req/s, its p99 over the reference's)
@@ -175,7 +178,9 @@ def main():
             pack_ids, seed_s = seed(gw_port, token)
             status, _, body = request(gw_port, "GET", "/api/kb/domains?q=science", token)
             domain = json.loads(body)["items"][0]["id"]
-            stack.psql("ANALYZE")
+            status, _, body = request(gw_port, "GET", "/api/kb/domains?limit=200", token)
+            domain_ids = [d["id"] for d in json.loads(body)["items"] if d["is_system"]]
+            stack.psql("VACUUM ANALYZE")
 
             tracked = {"gateway": (gateway.pid, False), "kb": (kb.pid, False),
                        "nats-server": (stack.pid("nats"), False),
@@ -192,12 +197,18 @@ def main():
             lists = os.path.join(work, "lists")
             with open(lists, "w") as f:
                 f.write("/api/kb/packs?limit=50\n")
+            domains = os.path.join(work, "domains")
+            with open(domains, "w") as f:
+                f.write("".join("/api/kb/domains/%s\n" % i for i in domain_ids))
             sessions = os.path.join(work, "sessions")
             with open(sessions, "w") as f:
                 f.write("/api/auth/session\n")
             tracked["auth"] = (auth.pid, False)
             runs = [("session", base + "/api/auth/session", PATHS_LUA,
-                     dict(env, MENTIS_BENCH_PATHS=sessions)),("list", base + "/api/kb/packs", PATHS_LUA, dict(env, MENTIS_BENCH_PATHS=lists)),
+                     dict(env, MENTIS_BENCH_PATHS=sessions)),
+                    ("domain", base + "/api/kb/domains", PATHS_LUA,
+                     dict(env, MENTIS_BENCH_PATHS=domains)),
+                    ("list", base + "/api/kb/packs", PATHS_LUA, dict(env, MENTIS_BENCH_PATHS=lists)),
                     ("get", base + "/api/kb/packs", PATHS_LUA, dict(env, MENTIS_BENCH_PATHS=gets)),
                     ("search", base + "/api/kb/search", PATHS_LUA,
                      dict(env, MENTIS_BENCH_PATHS=searches)),
@@ -224,7 +235,7 @@ def main():
               PACKS, PACKS * PER_PACK + 1000, seed_s, gw.CONNECTIONS, gw.SECONDS,
               gw.load_average()))
     ref = results["session"]
-    for name in ("session", "list", "get", "search", "create"):
+    for name in ("session", "domain", "list", "get", "search", "create"):
         r = results[name]
         target = TARGETS.get(name)
         verdict = ""
@@ -232,7 +243,7 @@ def main():
             verdict = "   target p99 < %g ms: %s" % (target, "met" if r["p99_ms"] < target else "MISSED")
         print(ab.line(name, r) + verdict)
     print("against the reference (session: the same gateway and token, no database):")
-    for name in ("list", "get", "search", "create"):
+    for name in ("domain", "list", "get", "search", "create"):
         r = results[name]
         if ref["rps"] and ref.get("p99_ms") and r.get("p99_ms") is not None:
             print("  %-9s %5.1f %% of its req/s, p99 %.1f x its p99" % (
