@@ -3,6 +3,7 @@
  * a table with FORCE ROW LEVEL SECURITY, and mentis_db_tx_begin setting the tenant.
  * Queries here deliberately have no WHERE on tenant_id: the policy alone must filter.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,19 +55,33 @@ static mentis_status_t add_note(mentis_db_conn_t *c, const char *tenant, const c
     return mentis_db_tx_commit(c);
 }
 
+/* One string cell of a statement run on c, "(error)" when it failed. */
+static void cell(mentis_db_conn_t *c, const char *sql, char *out, size_t size)
+{
+    PGresult *res = NULL;
+    snprintf(out, size, "(error)");
+    if (mentis_db_exec(c, sql, 0, NULL, &res) == MENTIS_OK) {
+        snprintf(out, size, "%s", PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "(rows)");
+        PQclear(res);
+    }
+}
+
 /* The bodies visible in a transaction of `tenant` (NULL: none), comma-separated, sorted. */
 static void visible(mentis_db_conn_t *c, const char *tenant, char *out, size_t size)
 {
     snprintf(out, size, "(error)");
     if (mentis_db_tx_begin(c, tenant) != MENTIS_OK)
         return;
-    PGresult *res = NULL;
-    if (mentis_db_exec(c, "SELECT coalesce(string_agg(body, ',' ORDER BY body), '') FROM kb.note",
-                       0, NULL, &res) == MENTIS_OK) {
-        snprintf(out, size, "%s", PQgetvalue(res, 0, 0));
-        PQclear(res);
-    }
+    cell(c, "SELECT coalesce(string_agg(body, ',' ORDER BY body), '') FROM kb.note", out, size);
     mentis_db_tx_rollback(c);
+}
+
+/* A cluster with the notes table, a pool of one connection as kb, and that connection. */
+static bool start(h_pg_t *pg, mentis_db_t **db, mentis_db_conn_t **c)
+{
+    return h_pg_start(pg) == 0 && (*db = open_as(pg, "kb", 1)) != NULL &&
+           mentis_db_acquire(*db, soon(), c) == MENTIS_OK &&
+           mentis_db_exec_script(*c, SCHEMA) == MENTIS_OK;
 }
 
 static void test_rls_isolates_tenants(void)
@@ -172,17 +187,6 @@ static void test_rls_isolates_tenants(void)
     h_pg_stop(&pg);
 }
 
-/* One string cell of a statement run on c, "(error)" when it failed. */
-static void cell(mentis_db_conn_t *c, const char *sql, char *out, size_t size)
-{
-    PGresult *res = NULL;
-    snprintf(out, size, "(error)");
-    if (mentis_db_exec(c, sql, 0, NULL, &res) == MENTIS_OK) {
-        snprintf(out, size, "%s", PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "(rows)");
-        PQclear(res);
-    }
-}
-
 /*
  * A transaction is sent with its first statement (BEGIN, the tenant and the statement in
  * one pipeline): whatever fails where, the outcome must be the same as four round trips.
@@ -190,12 +194,9 @@ static void cell(mentis_db_conn_t *c, const char *sql, char *out, size_t size)
 static void test_transaction_goes_with_first_statement(void)
 {
     h_pg_t pg;
-    REQUIRE(h_pg_start(&pg) == 0);
-    mentis_db_t *db = open_as(&pg, "kb", 1);
-    REQUIRE(db != NULL);
-    mentis_db_conn_t *c;
-    REQUIRE(mentis_db_acquire(db, soon(), &c) == MENTIS_OK);
-    REQUIRE(mentis_db_exec_script(c, SCHEMA) == MENTIS_OK);
+    mentis_db_t *db = NULL;
+    mentis_db_conn_t *c = NULL;
+    REQUIRE(start(&pg, &db, &c));
     REQUIRE(mentis_db_exec_script(c, "CREATE UNIQUE INDEX ON kb.note (body)") == MENTIS_OK);
     REQUIRE(add_note(c, TENANT_A, "a1") == MENTIS_OK);
     char out[256];
@@ -275,12 +276,9 @@ static void test_transaction_goes_with_first_statement(void)
 static void test_read_statements_each_alone(void)
 {
     h_pg_t pg;
-    REQUIRE(h_pg_start(&pg) == 0);
-    mentis_db_t *db = open_as(&pg, "kb", 1);
-    REQUIRE(db != NULL);
-    mentis_db_conn_t *c;
-    REQUIRE(mentis_db_acquire(db, soon(), &c) == MENTIS_OK);
-    REQUIRE(mentis_db_exec_script(c, SCHEMA) == MENTIS_OK);
+    mentis_db_t *db = NULL;
+    mentis_db_conn_t *c = NULL;
+    REQUIRE(start(&pg, &db, &c));
     REQUIRE(add_note(c, TENANT_A, "a1") == MENTIS_OK);
     REQUIRE(add_note(c, TENANT_B, "b1") == MENTIS_OK);
     char out[256];
