@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "mentis/page.h"
+#include "mentis/rows.h"
 #include "mentis/service.h"
 #include "mentis/v1/common.pb-c.h"
 #include "mentis/v1/curriculum.pb-c.h"
@@ -149,10 +150,8 @@ mentis_status_t mentis__cur_load_summary(mentis_ctx_t *ctx, const char *id,
 extern const char mentis__cur_summary_columns[];
 mentis_status_t mentis__cur_summary(mentis_pool_t *pool, const PGresult *res, int r,
                                     Mentis__V1__Curriculum__Curriculum *out);
-/* Fills a Topic from a row of nodes (SELECT mentis__cur_topic_columns). */
+/* The columns of nodes a Topic is read from with mentis_row_read (mentis/rows.h). */
 extern const char mentis__cur_topic_columns[];
-mentis_status_t mentis__cur_topic(mentis_pool_t *pool, const PGresult *res, int r,
-                                  Mentis__V1__Curriculum__Topic *out);
 
 /* Publishes a CurriculumEvent about c on mentis.v1.evt.curriculum.<event>.<tenant> (after
  * the commit). */

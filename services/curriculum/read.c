@@ -13,6 +13,20 @@ static mentis_status_t query(mentis_ctx_t *ctx, const char *sql, int n, const ch
     return mentis_db_exec(mentis_ctx_db(ctx), sql, n, params, res);
 }
 
+/* Runs sql and reads each row as a message of desc, its columns named for the fields
+ * (mentis/rows.h): *items an array of *n in the pool. */
+static mentis_status_t query_rows(mentis_ctx_t *ctx, const char *sql, int n,
+                                  const char *const *params, const ProtobufCMessageDescriptor *desc,
+                                  void ***items, size_t *count)
+{
+    PGresult *res = NULL;
+    mentis_status_t st = query(ctx, sql, n, params, &res);
+    if (st == MENTIS_OK)
+        st = mentis_rows_read(mentis_ctx_pool(ctx), res, desc, items, count);
+    PQclear(res);
+    return st;
+}
+
 /* `q` as an ILIKE pattern matching it anywhere: %, _ and \ stand for themselves. */
 static char *like_pattern(mentis_pool_t *pool, const char *q)
 {
@@ -107,37 +121,16 @@ static mentis_status_t load_objectives(mentis_ctx_t *ctx, const char *id,
                                        Mentis__V1__Curriculum__LearningObjective ***items,
                                        size_t *n)
 {
-    mentis_pool_t *pool = mentis_ctx_pool(ctx);
-    PGresult *res = NULL;
-    mentis_status_t st = query(
+    void **rows = NULL;
+    mentis_status_t st = query_rows(
         ctx,
-        "SELECT o.node_id, o.item_id, o.statement, o.blooms_level FROM curriculum.objectives o "
-        "JOIN curriculum.nodes n ON n.curriculum_id = o.curriculum_id AND n.node_id = o.node_id "
+        "SELECT o.node_id AS topic_id, o.item_id AS id, o.statement, o.blooms_level "
+        "FROM curriculum.objectives o JOIN curriculum.nodes n "
+        "ON n.curriculum_id = o.curriculum_id AND n.node_id = o.node_id "
         "WHERE o.curriculum_id = $1 ORDER BY n.seq, o.position",
-        1, (const char *const[]){id}, &res);
-    if (st != MENTIS_OK)
-        return st;
-    int rows = PQntuples(res);
-    *n = 0;
-    *items = mentis_pool_calloc(pool, (size_t)(rows ? rows : 1), sizeof **items);
-    if (*items == NULL)
-        st = NOMEM();
-    for (int r = 0; r < rows && st == MENTIS_OK; r++) {
-        Mentis__V1__Curriculum__LearningObjective *o = mentis_pool_calloc(pool, 1, sizeof *o);
-        if (o == NULL) {
-            st = NOMEM();
-            break;
-        }
-        mentis__v1__curriculum__learning_objective__init(o);
-        o->topic_id = mentis__cur_str(pool, res, r, "node_id");
-        o->id = mentis__cur_str(pool, res, r, "item_id");
-        o->statement = mentis__cur_str(pool, res, r, "statement");
-        o->blooms_level = mentis__cur_str(pool, res, r, "blooms_level");
-        if (o->topic_id == NULL || o->id == NULL || o->statement == NULL || o->blooms_level == NULL)
-            st = NOMEM();
-        (*items)[(*n)++] = o;
-    }
-    PQclear(res);
+        1, (const char *const[]){id}, &mentis__v1__curriculum__learning_objective__descriptor,
+        &rows, n);
+    *items = (Mentis__V1__Curriculum__LearningObjective **)rows;
     return st;
 }
 
@@ -180,7 +173,7 @@ static mentis_status_t load_topics(mentis_ctx_t *ctx, const char *id, const char
             break;
         }
         mentis__v1__curriculum__topic__init(t);
-        st = mentis__cur_topic(pool, res, r, t);
+        st = mentis_row_read(pool, res, r, &t->base);
         (*items)[(*n)++] = t;
         size_t count = 0;
         for (size_t i = 0; st == MENTIS_OK && i < nobjs; i++)
@@ -234,43 +227,19 @@ mentis_status_t mentis__cur_op_topics(mentis_ctx_t *ctx, const ProtobufCMessage 
 static mentis_status_t load_glossary(mentis_ctx_t *ctx, const char *id, const char *node,
                                      Mentis__V1__Curriculum__GlossaryTerm ***items, size_t *n)
 {
-    mentis_pool_t *pool = mentis_ctx_pool(ctx);
-    PGresult *res = NULL;
+    void **rows = NULL;
     /* node NULL: every term, the curriculum-wide ones first. */
-    mentis_status_t st = query(
+    mentis_status_t st = query_rows(
         ctx,
-        "SELECT g.node_id, g.item_id, g.term, g.definition, g.spoken_definition, g.pronunciation "
+        "SELECT g.node_id AS topic_id, g.item_id AS id, g.term, g.definition, "
+        "g.spoken_definition, g.pronunciation "
         "FROM curriculum.glossary_terms g LEFT JOIN curriculum.nodes n "
         "ON n.curriculum_id = g.curriculum_id AND n.node_id = g.node_id "
         "WHERE g.curriculum_id = $1 AND ($2::text IS NULL OR g.node_id = $2) "
         "ORDER BY n.seq NULLS FIRST, g.position",
-        2, (const char *const[]){id, node}, &res);
-    if (st != MENTIS_OK)
-        return st;
-    int rows = PQntuples(res);
-    *n = 0;
-    *items = mentis_pool_calloc(pool, (size_t)(rows ? rows : 1), sizeof **items);
-    if (*items == NULL)
-        st = NOMEM();
-    for (int r = 0; r < rows && st == MENTIS_OK; r++) {
-        Mentis__V1__Curriculum__GlossaryTerm *g = mentis_pool_calloc(pool, 1, sizeof *g);
-        if (g == NULL) {
-            st = NOMEM();
-            break;
-        }
-        mentis__v1__curriculum__glossary_term__init(g);
-        g->topic_id = mentis__cur_str(pool, res, r, "node_id");
-        g->id = mentis__cur_str(pool, res, r, "item_id");
-        g->term = mentis__cur_str(pool, res, r, "term");
-        g->definition = mentis__cur_str(pool, res, r, "definition");
-        g->spoken_definition = mentis__cur_str(pool, res, r, "spoken_definition");
-        g->pronunciation = mentis__cur_str(pool, res, r, "pronunciation");
-        if (g->topic_id == NULL || g->id == NULL || g->term == NULL || g->definition == NULL ||
-            g->spoken_definition == NULL || g->pronunciation == NULL)
-            st = NOMEM();
-        (*items)[(*n)++] = g;
-    }
-    PQclear(res);
+        2, (const char *const[]){id, node}, &mentis__v1__curriculum__glossary_term__descriptor,
+        &rows, n);
+    *items = (Mentis__V1__Curriculum__GlossaryTerm **)rows;
     return st;
 }
 
@@ -301,11 +270,8 @@ mentis_status_t mentis__cur_op_get(mentis_ctx_t *ctx, const ProtobufCMessage *re
         return mentis_err_set(MENTIS_ERR_NOT_FOUND, NULL, "no such curriculum");
     }
     st = mentis__cur_summary(pool, res, 0, out->curriculum);
-    out->version = out->curriculum->version;
-    out->lifecycle = mentis__cur_json(pool, mentis__cur_get(res, 0, "lifecycle"));
-    out->metadata = mentis__cur_json(pool, mentis__cur_get(res, 0, "metadata"));
-    out->educational = mentis__cur_json(pool, mentis__cur_get(res, 0, "educational"));
-    out->rights = mentis__cur_json(pool, mentis__cur_get(res, 0, "rights"));
+    if (st == MENTIS_OK) /* its version and the four documents */
+        st = mentis_row_read(pool, res, 0, &out->base);
     PQclear(res);
     if (st == MENTIS_OK)
         st = load_topics(ctx, in->id, "", &out->topics, &out->n_topics, &out->learning_objectives,
@@ -320,239 +286,102 @@ mentis_status_t mentis__cur_op_subjects(mentis_ctx_t *ctx, const ProtobufCMessag
 {
     const Mentis__V1__Curriculum__ListSubjectsRequest *in = (const void *)req;
     Mentis__V1__Curriculum__ListSubjectsResponse *out = (void *)resp;
-    mentis_pool_t *pool = mentis_ctx_pool(ctx);
     mentis_status_t st = mentis__cur_exists(ctx, in->id, NULL);
     if (st != MENTIS_OK)
         return st;
-    PGresult *res = NULL;
-    st = query(ctx,
-               "WITH RECURSIVE up AS ("
-               "  SELECT node_id AS topic, parent_id AS anc FROM curriculum.nodes"
-               "  WHERE curriculum_id = $1 AND is_topic"
-               "  UNION ALL SELECT u.topic, n.parent_id FROM up u JOIN curriculum.nodes n"
-               "  ON n.curriculum_id = $1 AND n.node_id = u.anc) "
-               "SELECT s.node_id, s.title, s.type, s.description, s.parent_id, s.depth, "
-               "(SELECT count(*) FROM up WHERE up.anc = s.node_id) AS topic_count "
-               "FROM curriculum.nodes s WHERE s.curriculum_id = $1 AND NOT s.is_topic "
-               "ORDER BY s.seq",
-               1, (const char *const[]){in->id}, &res);
-    if (st != MENTIS_OK)
-        return st;
-    int rows = PQntuples(res);
-    out->items = mentis_pool_calloc(pool, (size_t)(rows ? rows : 1), sizeof *out->items);
-    if (out->items == NULL)
-        st = NOMEM();
-    for (int r = 0; r < rows && st == MENTIS_OK; r++) {
-        Mentis__V1__Curriculum__Subject *s = mentis_pool_calloc(pool, 1, sizeof *s);
-        if (s == NULL) {
-            st = NOMEM();
-            break;
-        }
-        mentis__v1__curriculum__subject__init(s);
-        s->id = mentis__cur_str(pool, res, r, "node_id");
-        s->title = mentis__cur_str(pool, res, r, "title");
-        s->type = mentis__cur_str(pool, res, r, "type");
-        s->description = mentis__cur_str(pool, res, r, "description");
-        s->parent_id = mentis__cur_str(pool, res, r, "parent_id");
-        s->depth = (int32_t)strtol(PQgetvalue(res, r, PQfnumber(res, "depth")), NULL, 10);
-        s->topic_count =
-            (int32_t)strtol(PQgetvalue(res, r, PQfnumber(res, "topic_count")), NULL, 10);
-        if (s->id == NULL || s->title == NULL || s->type == NULL || s->description == NULL ||
-            s->parent_id == NULL)
-            st = NOMEM();
-        out->items[out->n_items++] = s;
-    }
-    PQclear(res);
+    void **rows = NULL;
+    st = query_rows(ctx,
+                    "WITH RECURSIVE up AS ("
+                    "  SELECT node_id AS topic, parent_id AS anc FROM curriculum.nodes"
+                    "  WHERE curriculum_id = $1 AND is_topic"
+                    "  UNION ALL SELECT u.topic, n.parent_id FROM up u JOIN curriculum.nodes n"
+                    "  ON n.curriculum_id = $1 AND n.node_id = u.anc) "
+                    "SELECT s.node_id AS id, s.title, s.type, s.description, s.parent_id, "
+                    "s.depth, (SELECT count(*) FROM up WHERE up.anc = s.node_id) AS topic_count "
+                    "FROM curriculum.nodes s WHERE s.curriculum_id = $1 AND NOT s.is_topic "
+                    "ORDER BY s.seq",
+                    1, (const char *const[]){in->id}, &mentis__v1__curriculum__subject__descriptor,
+                    &rows, &out->n_items);
+    out->items = (Mentis__V1__Curriculum__Subject **)rows;
     return st;
 }
 
 /* ---- transcript ---- */
 
-/* A JSON array of strings (text) → pool strings. */
-static bool strings(mentis_pool_t *pool, const char *json, char ***out, size_t *n)
-{
-    *n = 0;
-    cJSON *arr = json != NULL ? cJSON_Parse(json) : NULL;
-    int count = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : 0;
-    bool ok = true;
-    if (count > 0 && (*out = mentis_pool_calloc(pool, (size_t)count, sizeof **out)) == NULL)
-        ok = false;
-    const cJSON *s;
-    const cJSON *list = ok && count > 0 ? arr : NULL;
-    cJSON_ArrayForEach(s, list)
-    {
-        if (cJSON_IsString(s) && ((*out)[*n] = mentis_pool_strdup(pool, s->valuestring)) != NULL)
-            (*n)++;
-    }
-    cJSON_Delete(arr);
-    return ok;
-}
-
-/* The rows of one item table for a node, with each row's rebuilt object as `source`. */
-static mentis_status_t items_of(mentis_ctx_t *ctx, const cur_entity_t *e, const char *id,
-                                const char *node, PGresult **res, Mentis__V1__JsonValue ***sources)
+/*
+ * The items of one table for a node, in order, as messages of desc, each with its UMCF
+ * object as imported (rebuilt from its row) in the message's `source`.
+ */
+static mentis_status_t items_of(mentis_ctx_t *ctx, const cur_entity_t *e,
+                                const ProtobufCMessageDescriptor *desc, const char *id,
+                                const char *node, void ***items, size_t *n)
 {
     mentis_pool_t *pool = mentis_ctx_pool(ctx);
     char *cols = mentis__cur_columns(pool, e, "");
     const char *sql =
         cols ? mentis_pool_printf(pool,
-                                  "SELECT %s FROM curriculum.%s WHERE curriculum_id = $1 "
-                                  "AND node_id = $2 ORDER BY position",
+                                  "SELECT %s, item_id AS id FROM curriculum.%s "
+                                  "WHERE curriculum_id = $1 AND node_id = $2 ORDER BY position",
                                   cols, e->table)
              : NULL;
     if (sql == NULL)
         return NOMEM();
-    mentis_status_t st = query(ctx, sql, 2, (const char *const[]){id, node}, res);
-    if (st != MENTIS_OK)
-        return st;
-    int rows = PQntuples(*res);
-    *sources = mentis_pool_calloc(pool, (size_t)(rows ? rows : 1), sizeof **sources);
-    if (*sources == NULL)
-        st = NOMEM();
-    for (int r = 0; r < rows && st == MENTIS_OK; r++) {
-        cJSON *obj = mentis__cur_join(e, *res, r);
+    PGresult *res = NULL;
+    mentis_status_t st = query(ctx, sql, 2, (const char *const[]){id, node}, &res);
+    if (st == MENTIS_OK)
+        st = mentis_rows_read(pool, res, desc, items, n);
+    const ProtobufCFieldDescriptor *source =
+        protobuf_c_message_descriptor_get_field_by_name(desc, "source");
+    for (size_t r = 0; r < *n && st == MENTIS_OK; r++) {
+        cJSON *obj = mentis__cur_join(e, res, (int)r);
         char *text = obj != NULL ? cJSON_PrintUnformatted(obj) : NULL;
         cJSON_Delete(obj);
-        (*sources)[r] = mentis__cur_json(pool, text);
+        Mentis__V1__JsonValue *v = mentis__cur_json(pool, text);
         free(text);
-        if ((*sources)[r] == NULL)
+        if (v == NULL)
             st = NOMEM();
+        else
+            memcpy((char *)(*items)[r] + source->offset, &v, sizeof v);
     }
-    if (st != MENTIS_OK) {
-        PQclear(*res);
-        *res = NULL;
-    }
+    PQclear(res);
     return st;
 }
-
-#define ALLOC_ITEMS(arr, rows)                                                                     \
-    ((arr) = mentis_pool_calloc(pool, (size_t)((rows) ? (rows) : 1), sizeof *(arr)))
 
 static mentis_status_t transcript_segments(mentis_ctx_t *ctx, const char *id, const char *node,
                                            Mentis__V1__Curriculum__Transcript *out)
 {
-    mentis_pool_t *pool = mentis_ctx_pool(ctx);
-    PGresult *res = NULL;
-    mentis_status_t st = query(
+    void **rows = NULL;
+    mentis_status_t st = query_rows(
         ctx,
-        "SELECT position, item_id, type, content, coalesce(spoken_text, spoken_content) AS spoken, "
+        "SELECT position AS index, item_id AS id, type, content, "
+        "coalesce(spoken_text, spoken_content) AS spoken_text, "
         "speaking_notes::text AS speaking_notes, stopping_point::text AS stopping_point, "
         "checkpoint::text AS checkpoint, glossary_refs::text AS glossary_refs "
         "FROM curriculum.segments WHERE curriculum_id = $1 AND node_id = $2 ORDER BY position",
-        2, (const char *const[]){id, node}, &res);
-    if (st != MENTIS_OK)
-        return st;
-    int rows = PQntuples(res);
-    if (ALLOC_ITEMS(out->segments, rows) == NULL)
-        st = NOMEM();
-    for (int r = 0; r < rows && st == MENTIS_OK; r++) {
-        Mentis__V1__Curriculum__Segment *s = mentis_pool_calloc(pool, 1, sizeof *s);
-        if (s == NULL) {
-            st = NOMEM();
-            break;
-        }
-        mentis__v1__curriculum__segment__init(s);
-        s->index = (int32_t)strtol(PQgetvalue(res, r, 0), NULL, 10);
-        s->id = mentis__cur_str(pool, res, r, "item_id");
-        s->type = mentis__cur_str(pool, res, r, "type");
-        s->content = mentis__cur_str(pool, res, r, "content");
-        s->spoken_text = mentis__cur_str(pool, res, r, "spoken");
-        s->speaking_notes = mentis__cur_json(pool, mentis__cur_get(res, r, "speaking_notes"));
-        s->stopping_point = mentis__cur_json(pool, mentis__cur_get(res, r, "stopping_point"));
-        s->checkpoint = mentis__cur_json(pool, mentis__cur_get(res, r, "checkpoint"));
-        if (s->id == NULL || s->type == NULL || s->content == NULL || s->spoken_text == NULL ||
-            !strings(pool, mentis__cur_get(res, r, "glossary_refs"), &s->glossary_refs,
-                     &s->n_glossary_refs))
-            st = NOMEM();
-        out->segments[out->n_segments++] = s;
-    }
+        2, (const char *const[]){id, node}, &mentis__v1__curriculum__segment__descriptor, &rows,
+        &out->n_segments);
+    out->segments = (Mentis__V1__Curriculum__Segment **)rows;
     out->total_segments = (int32_t)out->n_segments;
-    PQclear(res);
     return st;
 }
 
 static mentis_status_t transcript_items(mentis_ctx_t *ctx, const char *id, const char *node,
                                         Mentis__V1__Curriculum__Transcript *out)
 {
-    mentis_pool_t *pool = mentis_ctx_pool(ctx);
-    PGresult *res = NULL;
-    Mentis__V1__JsonValue **src = NULL;
-    mentis_status_t st = items_of(ctx, &mentis__cur_misconceptions, id, node, &res, &src);
-    if (st != MENTIS_OK)
-        return st;
-    int rows = PQntuples(res);
-    if (ALLOC_ITEMS(out->misconceptions, rows) == NULL)
-        st = NOMEM();
-    for (int r = 0; r < rows && st == MENTIS_OK; r++) {
-        Mentis__V1__Curriculum__Misconception *m = mentis_pool_calloc(pool, 1, sizeof *m);
-        if (m == NULL) {
-            st = NOMEM();
-            break;
-        }
-        mentis__v1__curriculum__misconception__init(m);
-        m->id = mentis__cur_str(pool, res, r, "item_id");
-        m->misconception = mentis__cur_str(pool, res, r, "misconception");
-        m->correction = mentis__cur_str(pool, res, r, "correction");
-        m->severity = mentis__cur_str(pool, res, r, "severity");
-        m->source = src[r];
-        if (m->id == NULL || m->misconception == NULL || m->correction == NULL ||
-            m->severity == NULL ||
-            !strings(pool, mentis__cur_get(res, r, "trigger_phrases"), &m->trigger_phrases,
-                     &m->n_trigger_phrases))
-            st = NOMEM();
-        out->misconceptions[out->n_misconceptions++] = m;
-    }
-    PQclear(res);
-    if (st != MENTIS_OK ||
-        (st = items_of(ctx, &mentis__cur_examples, id, node, &res, &src)) != MENTIS_OK)
-        return st;
-    rows = PQntuples(res);
-    if (ALLOC_ITEMS(out->examples, rows) == NULL)
-        st = NOMEM();
-    for (int r = 0; r < rows && st == MENTIS_OK; r++) {
-        Mentis__V1__Curriculum__Example *x = mentis_pool_calloc(pool, 1, sizeof *x);
-        if (x == NULL) {
-            st = NOMEM();
-            break;
-        }
-        mentis__v1__curriculum__example__init(x);
-        x->id = mentis__cur_str(pool, res, r, "item_id");
-        x->type = mentis__cur_str(pool, res, r, "type");
-        x->title = mentis__cur_str(pool, res, r, "title");
-        x->content = mentis__cur_str(pool, res, r, "content");
-        x->spoken_content = mentis__cur_str(pool, res, r, "spoken_content");
-        x->source = src[r];
-        if (x->id == NULL || x->type == NULL || x->title == NULL || x->content == NULL ||
-            x->spoken_content == NULL)
-            st = NOMEM();
-        out->examples[out->n_examples++] = x;
-    }
-    PQclear(res);
-    if (st != MENTIS_OK ||
-        (st = items_of(ctx, &mentis__cur_assessments, id, node, &res, &src)) != MENTIS_OK)
-        return st;
-    rows = PQntuples(res);
-    if (ALLOC_ITEMS(out->assessments, rows) == NULL)
-        st = NOMEM();
-    for (int r = 0; r < rows && st == MENTIS_OK; r++) {
-        Mentis__V1__Curriculum__Assessment *a = mentis_pool_calloc(pool, 1, sizeof *a);
-        if (a == NULL) {
-            st = NOMEM();
-            break;
-        }
-        mentis__v1__curriculum__assessment__init(a);
-        a->id = mentis__cur_str(pool, res, r, "item_id");
-        a->type = mentis__cur_str(pool, res, r, "type");
-        a->title = mentis__cur_str(pool, res, r, "title");
-        a->prompt = mentis__cur_str(pool, res, r, "prompt");
-        a->spoken_prompt = mentis__cur_str(pool, res, r, "spoken_prompt");
-        a->source = src[r];
-        if (a->id == NULL || a->type == NULL || a->title == NULL || a->prompt == NULL ||
-            a->spoken_prompt == NULL)
-            st = NOMEM();
-        out->assessments[out->n_assessments++] = a;
-    }
-    PQclear(res);
+    void **misconceptions = NULL, **examples = NULL, **assessments = NULL;
+    mentis_status_t st = items_of(ctx, &mentis__cur_misconceptions,
+                                  &mentis__v1__curriculum__misconception__descriptor, id, node,
+                                  &misconceptions, &out->n_misconceptions);
+    out->misconceptions = (Mentis__V1__Curriculum__Misconception **)misconceptions;
+    if (st == MENTIS_OK)
+        st = items_of(ctx, &mentis__cur_examples, &mentis__v1__curriculum__example__descriptor, id,
+                      node, &examples, &out->n_examples);
+    out->examples = (Mentis__V1__Curriculum__Example **)examples;
+    if (st == MENTIS_OK)
+        st = items_of(ctx, &mentis__cur_assessments,
+                      &mentis__v1__curriculum__assessment__descriptor, id, node, &assessments,
+                      &out->n_assessments);
+    out->assessments = (Mentis__V1__Curriculum__Assessment **)assessments;
     return st;
 }
 

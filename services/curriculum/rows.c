@@ -86,41 +86,6 @@ char *mentis__cur_str(mentis_pool_t *pool, const PGresult *res, int r, const cha
     return mentis_pool_strdup(pool, v != NULL ? v : "");
 }
 
-static int32_t get_int(const PGresult *res, int r, const char *name)
-{
-    const char *v = mentis__cur_get(res, r, name);
-    return v != NULL ? (int32_t)strtol(v, NULL, 10) : 0;
-}
-
-static int64_t get_int64(const PGresult *res, int r, const char *name)
-{
-    const char *v = mentis__cur_get(res, r, name);
-    return v != NULL ? strtoll(v, NULL, 10) : 0;
-}
-
-/* A JSON array of strings (text) → a pool array of its strings. */
-static mentis_status_t string_list(mentis_pool_t *pool, const char *json, char ***out, size_t *n)
-{
-    *out = NULL;
-    *n = 0;
-    if (json == NULL)
-        return MENTIS_OK;
-    cJSON *arr = cJSON_Parse(json);
-    int count = cJSON_GetArraySize(arr);
-    if (count > 0 && (*out = mentis_pool_calloc(pool, (size_t)count, sizeof **out)) == NULL) {
-        cJSON_Delete(arr);
-        return mentis_err_set(MENTIS_ERR_NO_MEMORY, NULL, "no memory");
-    }
-    const cJSON *s;
-    cJSON_ArrayForEach(s, arr)
-    {
-        if (cJSON_IsString(s) && ((*out)[*n] = mentis_pool_strdup(pool, s->valuestring)) != NULL)
-            (*n)++;
-    }
-    cJSON_Delete(arr);
-    return MENTIS_OK;
-}
-
 const char mentis__cur_summary_columns[] =
     "id, identifier, title, description, curriculum_version, status, difficulty, language, "
     "array_to_json(keywords)::text AS keywords, topic_count, total_duration, version, "
@@ -131,28 +96,16 @@ const char mentis__cur_summary_columns[] =
 mentis_status_t mentis__cur_summary(mentis_pool_t *pool, const PGresult *res, int r,
                                     Mentis__V1__Curriculum__Curriculum *c)
 {
-    c->id = mentis__cur_str(pool, res, r, "id");
-    c->identifier = mentis__cur_str(pool, res, r, "identifier");
-    c->title = mentis__cur_str(pool, res, r, "title");
-    c->description = mentis__cur_str(pool, res, r, "description");
-    c->curriculum_version = mentis__cur_str(pool, res, r, "curriculum_version");
-    const char *status = mentis__cur_get(res, r, "status");
-    c->status = status != NULL && strcmp(status, "archived") == 0
-                    ? MENTIS__V1__CURRICULUM__STATUS__STATUS_ARCHIVED
-                    : MENTIS__V1__CURRICULUM__STATUS__STATUS_ACTIVE;
-    c->difficulty = mentis__cur_str(pool, res, r, "difficulty");
-    c->language = mentis__cur_str(pool, res, r, "language");
-    mentis_status_t st =
-        string_list(pool, mentis__cur_get(res, r, "keywords"), &c->keywords, &c->n_keywords);
-    c->topic_count = get_int(res, r, "topic_count");
-    c->total_duration = get_int64(res, r, "total_duration");
-    c->version = get_int64(res, r, "version");
+    /* The times are read as *_ms, not under their fields' names: "created_at" as an output
+     * column would be what the list's ORDER BY sorts on, in milliseconds. */
+    mentis_status_t st = mentis_row_read(pool, res, r, &c->base);
+    if (st != MENTIS_OK)
+        return st;
     c->created_at = mentis__cur_timestamp(pool, mentis__cur_get(res, r, "created_ms"));
     c->updated_at = mentis__cur_timestamp(pool, mentis__cur_get(res, r, "updated_ms"));
-    if (st == MENTIS_OK && (c->id == NULL || c->title == NULL || c->description == NULL ||
-                            c->created_at == NULL || c->updated_at == NULL))
-        st = mentis_err_set(MENTIS_ERR_NO_MEMORY, NULL, "no memory");
-    return st;
+    if (c->created_at == NULL || c->updated_at == NULL)
+        return mentis_err_set(MENTIS_ERR_NO_MEMORY, NULL, "no memory");
+    return MENTIS_OK;
 }
 
 /* Reads back the stored summary of curriculum `id` into c. */
@@ -191,30 +144,11 @@ mentis_status_t mentis__cur_load_summary(mentis_ctx_t *ctx, const char *id,
 }
 
 const char mentis__cur_topic_columns[] =
-    "n.node_id, n.title, n.type, n.description, n.topic_order, n.parent_id, n.depth, n.duration, "
-    "n.time_estimates::text AS time_estimates, n.prerequisites::text AS prerequisites, "
+    "n.node_id AS id, n.title, n.type, n.description, n.topic_order AS \"order\", n.parent_id, "
+    "n.depth, n.duration, n.time_estimates::text AS time_estimates, "
+    "n.prerequisites::text AS prerequisites, "
     "(SELECT count(*) FROM curriculum.segments s WHERE s.curriculum_id = n.curriculum_id "
     "AND s.node_id = n.node_id) AS segment_count";
-
-mentis_status_t mentis__cur_topic(mentis_pool_t *pool, const PGresult *res, int r,
-                                  Mentis__V1__Curriculum__Topic *t)
-{
-    t->id = mentis__cur_str(pool, res, r, "node_id");
-    t->title = mentis__cur_str(pool, res, r, "title");
-    t->type = mentis__cur_str(pool, res, r, "type");
-    t->description = mentis__cur_str(pool, res, r, "description");
-    t->order = get_int(res, r, "topic_order");
-    t->parent_id = mentis__cur_str(pool, res, r, "parent_id");
-    t->depth = get_int(res, r, "depth");
-    t->duration = get_int64(res, r, "duration");
-    t->segment_count = get_int(res, r, "segment_count");
-    t->time_estimates = mentis__cur_json(pool, mentis__cur_get(res, r, "time_estimates"));
-    t->prerequisites = mentis__cur_json(pool, mentis__cur_get(res, r, "prerequisites"));
-    if (t->id == NULL || t->title == NULL || t->type == NULL || t->description == NULL ||
-        t->parent_id == NULL)
-        return mentis_err_set(MENTIS_ERR_NO_MEMORY, NULL, "no memory");
-    return MENTIS_OK;
-}
 
 mentis_status_t mentis__cur_event(mentis_ctx_t *ctx, const char *event,
                                   const Mentis__V1__Curriculum__Curriculum *c)

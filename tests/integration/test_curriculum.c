@@ -432,10 +432,28 @@ static void walk_topics(const char *id, const cJSON *nodes, int *topics, const c
                       "%s %s: segment %d differs", what, topic, i);
         }
         const char *lists[] = {"misconceptions", "examples", "assessments"};
-        for (int i = 0; i < 3; i++)
-            CHECK_MSG(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(t, lists[i])) ==
-                          cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(node, lists[i])),
-                      "%s %s: %s", what, topic, lists[i]);
+        /* Each item's id and main text, as the document has them (a UMCF key, its field). */
+        const char *texts[][2][2] = {{{"misconception", "misconception"},
+                                      {"correction", "correction"}},
+                                     {{"title", "title"}, {"spokenContent", "spoken_content"}},
+                                     {{"title", "title"}, {"prompt", "prompt"}}};
+        for (int i = 0; i < 3; i++) {
+            const cJSON *wl = cJSON_GetObjectItemCaseSensitive(node, lists[i]);
+            const cJSON *gl = cJSON_GetObjectItemCaseSensitive(t, lists[i]);
+            CHECK_MSG(cJSON_GetArraySize(gl) == cJSON_GetArraySize(wl), "%s %s: %s", what, topic,
+                      lists[i]);
+            for (int k = 0; k < cJSON_GetArraySize(wl) && k < cJSON_GetArraySize(gl); k++) {
+                const cJSON *w = cJSON_GetArrayItem(wl, k), *g = cJSON_GetArrayItem(gl, k);
+                const cJSON *wid = cJSON_GetObjectItemCaseSensitive(w, "id");
+                CHECK_MSG(strcmp(cJSON_IsString(wid) ? wid->valuestring : str_at(wid, "value"),
+                                 str_at(g, "id")) == 0,
+                          "%s %s: %s[%d] id", what, topic, lists[i], k);
+                for (int f = 0; f < 2; f++)
+                    CHECK_MSG(!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(w, texts[i][f][0])) ||
+                                  strcmp(str_at(w, texts[i][f][0]), str_at(g, texts[i][f][1])) == 0,
+                              "%s %s: %s[%d].%s", what, topic, lists[i], k, texts[i][f][1]);
+            }
+        }
         /* An assessment's source is its UMCF object as imported. */
         const cJSON *wa =
             cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(node, "assessments"), 0);
