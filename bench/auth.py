@@ -19,7 +19,6 @@ each process used. Figures only: nothing here fails on a timing.
 
 import json
 import os
-import re
 import shutil
 import sys
 import tempfile

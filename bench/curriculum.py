@@ -100,9 +100,7 @@ def timed_imports(port, token, doc, label):
 def main():
     sys.stdout.reconfigure(line_buffering=True)
     bin_dir = stackctl.bin_dir()
-    missing = [p for p in (stackctl.binary("gateway", bin_dir), stackctl.binary("auth", bin_dir),
-                           stackctl.binary("curriculum", bin_dir), gw.WRK)
-               if not os.access(p, os.X_OK)]
+    missing = gw.missing_binaries(bin_dir, ["curriculum"])
     if missing:
         print("curriculum bench: missing (make build; make deps-bench):\n  " + "\n  ".join(missing),
               file=sys.stderr)
@@ -120,29 +118,12 @@ def main():
     try:
         with stackctl.Stack(infra=True) as stack:
             stack.start()
-            ports = stackctl.PortBlock(4)
-            try:
-                auth_admin, cur_admin, gw_admin, gw_port = (ports.base, ports.base + 1,
-                                                            ports.base + 2, ports.base + 3)
-                auth = gw.Process("auth", [stackctl.binary("auth", bin_dir)],
-                                  gw.service_env(stack, "auth", auth_admin,
-                                                 MENTIS_AUTH_ACCESS_TTL_S="3600",
-                                                 MENTIS_AUTH_BOOTSTRAP_ADMIN_EMAIL=ADMIN_EMAIL,
-                                                 MENTIS_AUTH_BOOTSTRAP_ADMIN_PASSWORD=ADMIN_PASSWORD),
-                                  work, ready=(auth_admin, "/readyz"))
-                procs.append(auth)
-                cur = gw.Process("curriculum", [stackctl.binary("curriculum", bin_dir)],
-                                 gw.service_env(stack, "curriculum", cur_admin),
-                                 work, ready=(cur_admin, "/readyz"))
-                procs.append(cur)
-                gateway = gw.Process("gateway", [stackctl.binary("gateway", bin_dir)],
-                                     gw.service_env(stack, "gateway", gw_admin, MENTIS_GATEWAY_ADDR="127.0.0.1",
-                                                    MENTIS_GATEWAY_PORT=str(gw_port),
-                                                    MENTIS_GATEWAY_RATE_LOGIN="1000000/s", **gw.UNLIMITED),
-                                     work, ready=(gw_admin, "/readyz"))
-                procs.append(gateway)
-            finally:
-                ports.release()
+            auth, cur, gateway, gw_port = gw.start_behind_gateway(
+                stack, work, bin_dir, "curriculum", procs,
+                auth_env={"MENTIS_AUTH_ACCESS_TTL_S": "3600",
+                          "MENTIS_AUTH_BOOTSTRAP_ADMIN_EMAIL": ADMIN_EMAIL,
+                          "MENTIS_AUTH_BOOTSTRAP_ADMIN_PASSWORD": ADMIN_PASSWORD},
+                gateway_env={"MENTIS_GATEWAY_RATE_LOGIN": "1000000/s"})
             status, doc = ab.post(gw_port, "/api/auth/login", {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
             if status != 200:
                 raise gw.BenchError("admin login answered %d: %s" % (status, doc))

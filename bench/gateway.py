@@ -306,6 +306,38 @@ def service_env(stack, name, admin_port, **extra):
     return env
 
 
+def missing_binaries(bin_dir, services):
+    """What a bench through the gateway needs and the build lacks: the binaries of
+    mentis-gateway, mentis-auth and `services`, and wrk."""
+    need = [stackctl.binary(s, bin_dir) for s in ("gateway", "auth") + tuple(services)] + [WRK]
+    return [p for p in need if not os.access(p, os.X_OK)]
+
+
+def start_behind_gateway(stack, work, bin_dir, service, procs, auth_env=None, gateway_env=None):
+    """mentis-auth, mentis-<service> and mentis-gateway on free ports, each waited for until
+    ready and appended to procs (stop them in reverse); the gateway without rate limits.
+    Returns the three processes and the gateway's HTTP port."""
+    ports = stackctl.PortBlock(4)
+    try:
+        auth_admin, svc_admin, gw_admin, gw_port = range(ports.base, ports.base + 4)
+        auth = Process("auth", [stackctl.binary("auth", bin_dir)],
+                       service_env(stack, "auth", auth_admin, **(auth_env or {})), work,
+                       ready=(auth_admin, "/readyz"))
+        procs.append(auth)
+        svc = Process(service, [stackctl.binary(service, bin_dir)],
+                      service_env(stack, service, svc_admin), work, ready=(svc_admin, "/readyz"))
+        procs.append(svc)
+        limits = dict(UNLIMITED, **(gateway_env or {}))
+        gateway = Process("gateway", [stackctl.binary("gateway", bin_dir)],
+                          service_env(stack, "gateway", gw_admin, MENTIS_GATEWAY_ADDR="127.0.0.1",
+                                      MENTIS_GATEWAY_PORT=str(gw_port), **limits),
+                          work, ready=(gw_admin, "/readyz"))
+        procs.append(gateway)
+    finally:
+        ports.release()
+    return auth, svc, gateway, gw_port
+
+
 def token_claims(token):
     try:
         payload = token.split(".")[1]

@@ -132,9 +132,7 @@ def seed(port, token):
 def main():
     sys.stdout.reconfigure(line_buffering=True)
     bin_dir = stackctl.bin_dir()
-    missing = [p for p in (stackctl.binary("gateway", bin_dir), stackctl.binary("auth", bin_dir),
-                           stackctl.binary("kb", bin_dir), gw.WRK)
-               if not os.access(p, os.X_OK)]
+    missing = gw.missing_binaries(bin_dir, ["kb"])
     if missing:
         print("kb bench: missing (make build; make deps-bench):\n  " + "\n  ".join(missing),
               file=sys.stderr)
@@ -145,28 +143,9 @@ def main():
     try:
         with stackctl.Stack(infra=True) as stack:
             stack.start()
-            ports = stackctl.PortBlock(4)
-            try:
-                auth_admin, kb_admin, gw_admin, gw_port = (ports.base, ports.base + 1,
-                                                           ports.base + 2, ports.base + 3)
-                auth = gw.Process("auth", [stackctl.binary("auth", bin_dir)],
-                                  gw.service_env(stack, "auth", auth_admin,
-                                                 MENTIS_AUTH_ACCESS_TTL_S="7200"),
-                                  work, ready=(auth_admin, "/readyz"))
-                procs.append(auth)
-                kb = gw.Process("kb", [stackctl.binary("kb", bin_dir)],
-                                gw.service_env(stack, "kb", kb_admin), work,
-                                ready=(kb_admin, "/readyz"))
-                procs.append(kb)
-                limits = dict(gw.UNLIMITED, MENTIS_GATEWAY_RATE_REGISTER="1000000/s")
-                gateway = gw.Process("gateway", [stackctl.binary("gateway", bin_dir)],
-                                     gw.service_env(stack, "gateway", gw_admin,
-                                                    MENTIS_GATEWAY_ADDR="127.0.0.1",
-                                                    MENTIS_GATEWAY_PORT=str(gw_port), **limits),
-                                     work, ready=(gw_admin, "/readyz"))
-                procs.append(gateway)
-            finally:
-                ports.release()
+            auth, kb, gateway, gw_port = gw.start_behind_gateway(
+                stack, work, bin_dir, "kb", procs, auth_env={"MENTIS_AUTH_ACCESS_TTL_S": "7200"},
+                gateway_env={"MENTIS_GATEWAY_RATE_REGISTER": "1000000/s"})
             email = "bench-kb-%d@example.org" % os.getpid()
             status, doc = ab.post(gw_port, "/api/auth/register",
                                   {"email": email, "password": PASSWORD, "display_name": "Bench"})
